@@ -1,0 +1,1 @@
+//! prismnet-api: built by its own issue; empty until then.

@@ -1,0 +1,1 @@
+//! prismnet-chaos: built by its own issue; empty until then.

@@ -1,0 +1,1 @@
+fn main() { println!("prismctl: not built yet (API issue)"); }

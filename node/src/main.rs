@@ -1,0 +1,1 @@
+fn main() { println!("prismnetd: not built yet (raft issue)"); }

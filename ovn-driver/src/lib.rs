@@ -1,0 +1,1 @@
+//! prismnet-ovn: built by its own issue; empty until then.

@@ -1,0 +1,1 @@
+//! prismnet-raft: built by its own issue; empty until then.
