@@ -1,0 +1,257 @@
+//! The retry/redirect loop every RPC goes through.
+//!
+//! One logical call = one request message (with one request_id, for writes) sent until
+//! a final answer or the deadline:
+//! - `not_leader` with a leader address: go there at once and cache it as the leader;
+//! - `not_leader` without an address, `no_leader`: back off, try the next endpoint;
+//! - UNAVAILABLE or a transport failure: try the next endpoint at once, backing off
+//!   once every endpoint failed in a row;
+//! - anything else is the final answer and is returned at once.
+//!
+//! Retrying a write is safe only because every attempt carries the same request_id:
+//! an attempt whose answer was lost may have been applied, and the cluster answers
+//! its retry with the first outcome instead of applying it twice.
+
+use std::error::Error as _;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use super::backoff::Backoff;
+use super::error::ClientError;
+use super::PrismClient;
+use crate::errors::{leader_hint, reason_of, reasons};
+use crate::metadata::{AUTHORIZATION_HEADER, STALE_READ_HEADER, STALE_READ_VALUE};
+use crate::methods::CallKind;
+
+/// What a failed attempt means for the next one.
+enum Next {
+    /// Final: return it.
+    Fail,
+    /// A follower named the leader (or did not know its address).
+    Redirect(Option<String>),
+    /// No leader right now: wait, then try elsewhere.
+    Wait,
+    /// The node is unreachable or unavailable: try another one.
+    Elsewhere,
+}
+
+impl PrismClient {
+    /// Runs one logical call with retries, redirects and the client's deadline.
+    ///
+    /// `rpc` performs one attempt on a channel, e.g.
+    /// `|ch, req| async move { PortServiceClient::new(ch).get_port(req).await }`.
+    /// For a [`CallKind::Write`] the caller must have set the message's request_id
+    /// (see [`super::new_request_id`]); the typed methods do that.
+    pub async fn call<Req, Resp, F, Fut>(
+        &self,
+        kind: CallKind,
+        req: Req,
+        rpc: F,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: FnMut(Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        self.call_with_deadline(kind, self.deadline, req, rpc).await
+    }
+
+    /// [`PrismClient::call`] with an explicit deadline for this call.
+    pub async fn call_with_deadline<Req, Resp, F, Fut>(
+        &self,
+        kind: CallKind,
+        deadline: Duration,
+        req: Req,
+        mut rpc: F,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: FnMut(Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        let eps = &self.shared.endpoints;
+        let deadline_at = Instant::now() + deadline;
+        let stale = kind == CallKind::Read && self.stale_reads;
+        // Only answers of leader-routed calls tell us who the leader is.
+        let leader_routed = kind == CallKind::Write || (kind == CallKind::Read && !stale);
+        let mut cursor = Cursor::start(eps.list(), eps.leader());
+        let mut backoff = Backoff::new(&self.shared.retry);
+        let mut attempts = 0u32;
+        let mut hops_without_wait = 0usize;
+        let mut outcome_unknown = false;
+        let mut last: Option<ClientError> = None;
+
+        loop {
+            let remaining = deadline_at.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ClientError::deadline(
+                    deadline,
+                    attempts,
+                    last.as_ref(),
+                    outcome_unknown,
+                ));
+            }
+            let target = cursor.current.clone();
+            let channel = eps.channel(&target)?;
+            let mut request = tonic::Request::new(req.clone());
+            // Lets the server drop work nobody waits for any more.
+            request.set_timeout(remaining);
+            if let Some(auth) = &self.shared.auth {
+                request
+                    .metadata_mut()
+                    .insert(AUTHORIZATION_HEADER, auth.clone());
+            }
+            if stale {
+                request
+                    .metadata_mut()
+                    .insert(STALE_READ_HEADER, MetadataValue::from_static(STALE_READ_VALUE));
+            }
+            attempts += 1;
+            let status = match tokio::time::timeout(remaining, rpc(channel, request)).await {
+                Ok(Ok(response)) => {
+                    if leader_routed {
+                        eps.set_leader(&target);
+                    }
+                    return Ok(response.into_inner());
+                }
+                Ok(Err(status)) => status,
+                Err(_elapsed) => {
+                    // The attempt was in flight: a write may have been applied.
+                    return Err(ClientError::deadline(
+                        deadline,
+                        attempts,
+                        last.as_ref(),
+                        outcome_unknown || kind == CallKind::Write,
+                    ));
+                }
+            };
+            let next = classify(&status);
+            let err = ClientError::from_status(&status, attempts);
+            tracing::debug!(endpoint = %target, attempt = attempts, error = %err, "prismnet call attempt failed");
+            let wait = match next {
+                Next::Fail => {
+                    return Err(ClientError {
+                        outcome_unknown,
+                        ..err
+                    })
+                }
+                Next::Redirect(Some(addr)) => match eps.normalize(&addr) {
+                    Some(uri) if uri != target => {
+                        eps.set_leader(&uri);
+                        cursor.jump(uri);
+                        false
+                    }
+                    // Redirected to itself or to garbage: treat as "no leader".
+                    _ => {
+                        eps.forget_leader(&target);
+                        cursor.advance();
+                        true
+                    }
+                },
+                Next::Redirect(None) | Next::Wait => {
+                    eps.forget_leader(&target);
+                    cursor.advance();
+                    true
+                }
+                Next::Elsewhere => {
+                    // A refused connection and a reset after the leader applied the
+                    // write look alike from here, so assume the write may have happened.
+                    if kind == CallKind::Write {
+                        outcome_unknown = true;
+                    }
+                    eps.forget_leader(&target);
+                    cursor.advance();
+                    false
+                }
+            };
+            last = Some(err);
+            // Hop at once while there are nodes not yet tried in this round; after a
+            // full round of failures (or when told there is no leader) back off.
+            if !wait && hops_without_wait < eps.list().len() {
+                hops_without_wait += 1;
+                continue;
+            }
+            hops_without_wait = 0;
+            let remaining = deadline_at.saturating_duration_since(Instant::now());
+            tokio::time::sleep(backoff.next_delay().min(remaining)).await;
+        }
+    }
+}
+
+fn classify(status: &Status) -> Next {
+    match reason_of(status).as_deref() {
+        Some(reasons::NOT_LEADER) => Next::Redirect(leader_hint(status).1),
+        Some(reasons::NO_LEADER) => Next::Wait,
+        _ if status.code() == Code::Unavailable => Next::Elsewhere,
+        _ if is_transport_failure(status) => Next::Elsewhere,
+        _ => Next::Fail,
+    }
+}
+
+/// A status tonic made locally from an I/O or transport error (connection reset,
+/// refused, broken HTTP/2 stream) rather than one a server sent. Those can carry
+/// codes like UNKNOWN or INTERNAL but say nothing about the request itself.
+fn is_transport_failure(status: &Status) -> bool {
+    let mut source = status.source();
+    while let Some(err) = source {
+        if err.is::<tonic::transport::Error>() || err.is::<std::io::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Which endpoint the next attempt goes to.
+struct Cursor<'a> {
+    list: &'a [String],
+    /// Index in `list` that `advance` moves on from.
+    idx: usize,
+    current: String,
+}
+
+impl<'a> Cursor<'a> {
+    /// Starts at the cached leader if there is one, else at the first endpoint.
+    fn start(list: &'a [String], leader: Option<String>) -> Self {
+        match leader {
+            Some(uri) => {
+                // A leader learnt from a redirect may be outside the list; then the
+                // first fallback is the list's first entry.
+                let idx = list
+                    .iter()
+                    .position(|e| *e == uri)
+                    .unwrap_or(list.len().saturating_sub(1));
+                Cursor {
+                    list,
+                    idx,
+                    current: uri,
+                }
+            }
+            None => Cursor {
+                list,
+                idx: 0,
+                current: list.first().cloned().unwrap_or_default(),
+            },
+        }
+    }
+
+    fn advance(&mut self) {
+        if self.list.is_empty() {
+            return;
+        }
+        self.idx = (self.idx + 1) % self.list.len();
+        self.current = self.list[self.idx].clone();
+    }
+
+    fn jump(&mut self, uri: String) {
+        if let Some(i) = self.list.iter().position(|e| *e == uri) {
+            self.idx = i;
+        }
+        self.current = uri;
+    }
+}

@@ -1,0 +1,129 @@
+//! The Rust client library: [`PrismClient`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), prismnet_api::ClientError> {
+//! use prismnet_api::{ClientConfig, PrismClient};
+//! use prismnet_api::v1::CreatePortRequest;
+//!
+//! let client = PrismClient::connect(ClientConfig {
+//!     token: Some("secret".into()),
+//!     ..ClientConfig::new(["10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"])
+//! })
+//! .await?;
+//! let nic = client
+//!     .create_port(CreatePortRequest {
+//!         subnet_id: "…".into(),
+//!         device_id: "vm-42".into(),
+//!         ..Default::default()
+//!     })
+//!     .await?;
+//! # let _ = nic; Ok(()) }
+//! ```
+//!
+//! Every method is one logical call: the client finds the leader (and caches it),
+//! follows `not_leader` redirects, and retries transport failures, `no_leader`,
+//! `not_leader` and UNAVAILABLE with jittered exponential backoff until the deadline.
+//! The caller never sees a redirect. Other errors (INVALID_ARGUMENT, NOT_FOUND, …)
+//! are returned at once as a [`ClientError`].
+//!
+//! **Writes and timeouts.** A write that failed with DEADLINE_EXCEEDED (or with
+//! [`ClientError::outcome_unknown`] set) may or may not have been applied. Every
+//! retry of a logical call carries the same `request_id` (a UUID v4 is generated when
+//! the caller left it empty), which is what makes retrying safe: the cluster applies
+//! a request_id at most once. To retry such a write yourself, set `request_id`
+//! explicitly and reuse it.
+
+mod backoff;
+mod call;
+mod config;
+mod endpoints;
+mod error;
+mod rpcs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::metadata::{Ascii, MetadataValue};
+
+pub use config::{ClientConfig, RetryPolicy};
+pub use error::ClientError;
+
+use endpoints::Endpoints;
+
+/// A fresh request_id (UUID v4) for one logical write.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Fills an empty request_id, leaving one the caller chose untouched.
+pub(crate) fn ensure_request_id(request_id: &mut String) {
+    if request_id.is_empty() {
+        *request_id = new_request_id();
+    }
+}
+
+/// A handle to a PrismNET cluster. Cheap to clone; clones share connections and the
+/// cached leader.
+#[derive(Clone)]
+pub struct PrismClient {
+    shared: Arc<Shared>,
+    deadline: Duration,
+    stale_reads: bool,
+}
+
+struct Shared {
+    endpoints: Endpoints,
+    auth: Option<MetadataValue<Ascii>>,
+    retry: RetryPolicy,
+}
+
+impl PrismClient {
+    /// Validates the config and prepares one (lazy) connection per endpoint. It does
+    /// not wait for any node: a cluster that is down fails calls, not the client.
+    pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
+        let endpoints = Endpoints::new(&config.endpoints, config.tls, config.connect_timeout)?;
+        let auth = match &config.token {
+            Some(token) => {
+                let mut value = MetadataValue::try_from(format!("Bearer {token}"))
+                    .map_err(|_| ClientError::config("token is not a valid header value"))?;
+                // Keeps the token out of tonic/hyper debug output.
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        if config.deadline.is_zero() {
+            return Err(ClientError::config("deadline must be positive"));
+        }
+        Ok(PrismClient {
+            shared: Arc::new(Shared {
+                endpoints,
+                auth,
+                retry: config.retry,
+            }),
+            deadline: config.deadline,
+            stale_reads: config.stale_reads,
+        })
+    }
+
+    /// The same client with another per-call deadline.
+    pub fn with_deadline(&self, deadline: Duration) -> Self {
+        PrismClient {
+            deadline,
+            ..self.clone()
+        }
+    }
+
+    /// The same client with stale reads switched on or off.
+    pub fn with_stale_reads(&self, stale_reads: bool) -> Self {
+        PrismClient {
+            stale_reads,
+            ..self.clone()
+        }
+    }
+
+    /// The URI of the node currently believed to be the leader, if known.
+    pub fn cached_leader(&self) -> Option<String> {
+        self.shared.endpoints.leader()
+    }
+}

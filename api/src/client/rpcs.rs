@@ -1,0 +1,113 @@
+//! One typed method per RPC, each a thin wrapper over [`PrismClient::call`].
+
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use super::{ensure_request_id, ClientError, PrismClient};
+use crate::methods::CallKind;
+use crate::v1::admin_service_client::AdminServiceClient;
+use crate::v1::external_network_service_client::ExternalNetworkServiceClient;
+use crate::v1::floating_ip_service_client::FloatingIpServiceClient;
+use crate::v1::ovn_service_client::OvnServiceClient;
+use crate::v1::port_service_client::PortServiceClient;
+use crate::v1::project_service_client::ProjectServiceClient;
+use crate::v1::security_group_service_client::SecurityGroupServiceClient;
+use crate::v1::subnet_service_client::SubnetServiceClient;
+use crate::v1::vpc_service_client::VpcServiceClient;
+use crate::v1::*;
+
+/// Extra time the client waits beyond WaitPortUp's server-side timeout, so that the
+/// server's answer (not the client's deadline) ends the call.
+const WAIT_PORT_UP_SLACK: Duration = Duration::from_secs(5);
+
+macro_rules! rpcs {
+    ($($kind:ident $client:ident :: $method:ident ($req:ty) -> $resp:ty;)*) => {
+        impl PrismClient {
+            $(
+                #[doc = concat!("`", stringify!($client), "::", stringify!($method), "` (", stringify!($kind), ").")]
+                pub async fn $method(&self, req: $req) -> Result<$resp, ClientError> {
+                    rpcs!(@prepare $kind req);
+                    self.call(CallKind::$kind, req, |ch: Channel, r| async move {
+                        $client::new(ch).$method(r).await
+                    })
+                    .await
+                }
+            )*
+        }
+    };
+    // Writes get their request_id here, once, before the first attempt, so that all
+    // retries of this logical call carry the same one.
+    (@prepare Write $req:ident) => { let mut $req = $req; ensure_request_id(&mut $req.request_id); };
+    (@prepare Read $req:ident) => {};
+    (@prepare Local $req:ident) => {};
+}
+
+rpcs! {
+    Read ProjectServiceClient::get_project(GetProjectRequest) -> Project;
+    Read ProjectServiceClient::list_projects(ListProjectsRequest) -> ListProjectsResponse;
+    Write ProjectServiceClient::set_quota(SetQuotaRequest) -> Project;
+
+    Write VpcServiceClient::create_vpc(CreateVpcRequest) -> Vpc;
+    Read VpcServiceClient::get_vpc(GetVpcRequest) -> Vpc;
+    Read VpcServiceClient::list_vpcs(ListVpcsRequest) -> ListVpcsResponse;
+    Write VpcServiceClient::update_vpc(UpdateVpcRequest) -> Vpc;
+    Write VpcServiceClient::set_gateway(SetGatewayRequest) -> Vpc;
+    Write VpcServiceClient::clear_gateway(ClearGatewayRequest) -> Vpc;
+    Write VpcServiceClient::delete_vpc(DeleteVpcRequest) -> DeleteVpcResponse;
+
+    Write SubnetServiceClient::create_subnet(CreateSubnetRequest) -> Subnet;
+    Read SubnetServiceClient::get_subnet(GetSubnetRequest) -> Subnet;
+    Read SubnetServiceClient::list_subnets(ListSubnetsRequest) -> ListSubnetsResponse;
+    Write SubnetServiceClient::update_subnet(UpdateSubnetRequest) -> Subnet;
+    Write SubnetServiceClient::delete_subnet(DeleteSubnetRequest) -> DeleteSubnetResponse;
+
+    Write PortServiceClient::create_port(CreatePortRequest) -> CreatePortResponse;
+    Write PortServiceClient::bind_port(BindPortRequest) -> Port;
+    Write PortServiceClient::update_port(UpdatePortRequest) -> Port;
+    Write PortServiceClient::delete_port(DeletePortRequest) -> DeletePortResponse;
+    Read PortServiceClient::get_port(GetPortRequest) -> Port;
+    Read PortServiceClient::list_ports(ListPortsRequest) -> ListPortsResponse;
+
+    Write SecurityGroupServiceClient::create_security_group(CreateSecurityGroupRequest) -> SecurityGroup;
+    Read SecurityGroupServiceClient::get_security_group(GetSecurityGroupRequest) -> SecurityGroup;
+    Read SecurityGroupServiceClient::list_security_groups(ListSecurityGroupsRequest) -> ListSecurityGroupsResponse;
+    Write SecurityGroupServiceClient::delete_security_group(DeleteSecurityGroupRequest) -> DeleteSecurityGroupResponse;
+    Write SecurityGroupServiceClient::add_rule(AddRuleRequest) -> AddRuleResponse;
+    Write SecurityGroupServiceClient::remove_rule(RemoveRuleRequest) -> SecurityGroup;
+
+    Write ExternalNetworkServiceClient::create_external_network(CreateExternalNetworkRequest) -> ExternalNetwork;
+    Read ExternalNetworkServiceClient::get_external_network(GetExternalNetworkRequest) -> ExternalNetwork;
+    Read ExternalNetworkServiceClient::list_external_networks(ListExternalNetworksRequest) -> ListExternalNetworksResponse;
+    Write ExternalNetworkServiceClient::delete_external_network(DeleteExternalNetworkRequest) -> DeleteExternalNetworkResponse;
+
+    Write FloatingIpServiceClient::create_floating_ip(CreateFloatingIpRequest) -> FloatingIp;
+    Read FloatingIpServiceClient::get_floating_ip(GetFloatingIpRequest) -> FloatingIp;
+    Read FloatingIpServiceClient::list_floating_ips(ListFloatingIpsRequest) -> ListFloatingIpsResponse;
+    Write FloatingIpServiceClient::associate_floating_ip(AssociateFloatingIpRequest) -> FloatingIp;
+    Write FloatingIpServiceClient::disassociate_floating_ip(DisassociateFloatingIpRequest) -> FloatingIp;
+    Write FloatingIpServiceClient::delete_floating_ip(DeleteFloatingIpRequest) -> DeleteFloatingIpResponse;
+
+    Local AdminServiceClient::cluster_status(ClusterStatusRequest) -> ClusterStatusResponse;
+    Write AdminServiceClient::add_node(AddNodeRequest) -> ClusterStatusResponse;
+    Write AdminServiceClient::remove_node(RemoveNodeRequest) -> ClusterStatusResponse;
+    Local AdminServiceClient::trigger_snapshot(TriggerSnapshotRequest) -> TriggerSnapshotResponse;
+
+    Read OvnServiceClient::ovn_status(OvnStatusRequest) -> OvnStatusResponse;
+    Read OvnServiceClient::ovn_diff(OvnDiffRequest) -> OvnDiffResponse;
+    Write OvnServiceClient::ovn_takeover(OvnTakeoverRequest) -> OvnTakeoverResponse;
+}
+
+impl PrismClient {
+    /// `PortServiceClient::wait_port_up` (Read). The call's deadline is stretched to
+    /// cover the requested wait, so the server's answer (the port, `up` or not) is what
+    /// ends it.
+    pub async fn wait_port_up(&self, req: WaitPortUpRequest) -> Result<Port, ClientError> {
+        let wait = Duration::from_millis(u64::from(req.timeout_ms)) + WAIT_PORT_UP_SLACK;
+        let deadline = self.deadline.max(wait);
+        self.call_with_deadline(CallKind::Read, deadline, req, |ch: Channel, r| async move {
+            PortServiceClient::new(ch).wait_port_up(r).await
+        })
+        .await
+    }
+}
