@@ -56,7 +56,10 @@ pub const METHODS: &[(&str, CallKind)] = &[
         CallKind::Write,
     ),
     ("/prismnet.v1.SecurityGroupService/AddRule", CallKind::Write),
-    ("/prismnet.v1.SecurityGroupService/RemoveRule", CallKind::Write),
+    (
+        "/prismnet.v1.SecurityGroupService/RemoveRule",
+        CallKind::Write,
+    ),
     (
         "/prismnet.v1.ExternalNetworkService/CreateExternalNetwork",
         CallKind::Write,
@@ -77,7 +80,10 @@ pub const METHODS: &[(&str, CallKind)] = &[
         "/prismnet.v1.FloatingIpService/CreateFloatingIp",
         CallKind::Write,
     ),
-    ("/prismnet.v1.FloatingIpService/GetFloatingIp", CallKind::Read),
+    (
+        "/prismnet.v1.FloatingIpService/GetFloatingIp",
+        CallKind::Read,
+    ),
     (
         "/prismnet.v1.FloatingIpService/ListFloatingIps",
         CallKind::Read,

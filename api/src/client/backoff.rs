@@ -44,7 +44,10 @@ mod tests {
         for ms in ceilings {
             let d = b.next_delay();
             let ceiling = Duration::from_millis(ms);
-            assert!(d >= ceiling / 2 && d <= ceiling, "{d:?} outside [{ms}/2, {ms}] ms");
+            assert!(
+                d >= ceiling / 2 && d <= ceiling,
+                "{d:?} outside [{ms}/2, {ms}] ms"
+            );
         }
     }
 }

@@ -107,9 +107,10 @@ impl PrismClient {
                     .insert(AUTHORIZATION_HEADER, auth.clone());
             }
             if stale {
-                request
-                    .metadata_mut()
-                    .insert(STALE_READ_HEADER, MetadataValue::from_static(STALE_READ_VALUE));
+                request.metadata_mut().insert(
+                    STALE_READ_HEADER,
+                    MetadataValue::from_static(STALE_READ_VALUE),
+                );
             }
             attempts += 1;
             let status = match tokio::time::timeout(remaining, rpc(channel, request)).await {
