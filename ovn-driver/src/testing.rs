@@ -1,0 +1,282 @@
+//! Test harness: real `ovsdb-server` processes with the OVN NB schema, each in
+//! its own temp dir with its own `--unixctl`, killed on drop (also when a test
+//! panics). Enabled by the `testing` feature; later tests (reconciler,
+//! fencing) reuse it.
+//!
+//! Blocking (std::process); call it from `#[tokio::test(flavor =
+//! "multi_thread")]` tests so client tasks keep running meanwhile.
+
+use std::io;
+use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const NB_SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
+pub const NB_DATABASE: &str = "OVN_Northbound";
+/// How long a server may take to come up or a cluster to elect a leader.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+const POLL: Duration = Duration::from_millis(50);
+
+fn run(cmd: &str, args: &[&str]) -> io::Result<String> {
+    let out = Command::new(cmd).args(args).output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(io::Error::other(format!(
+            "{cmd} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )))
+    }
+}
+
+/// `n` distinct free TCP ports on 127.0.0.1 (listeners are held until all are
+/// picked, so they differ; another process could still grab one after).
+pub fn free_ports(n: usize) -> io::Result<Vec<u16>> {
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<io::Result<Vec<_>>>()?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect()
+}
+
+/// One ovsdb-server process serving one database file.
+pub struct OvsdbServer {
+    dir: PathBuf,
+    name: String,
+    db: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    _tmp: Option<TempDir>,
+}
+
+impl OvsdbServer {
+    /// A standalone NB database in a fresh temp dir.
+    pub fn start_standalone() -> io::Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let db = tmp.path().join("nb.db");
+        run("ovsdb-tool", &["create", path_str(&db)?, NB_SCHEMA])?;
+        let mut s = Self::new(tmp.path(), "nb", db, free_ports(1)?[0]);
+        s._tmp = Some(tmp);
+        s.start()?;
+        Ok(s)
+    }
+
+    fn new(dir: &Path, name: &str, db: PathBuf, port: u16) -> Self {
+        OvsdbServer {
+            dir: dir.to_path_buf(),
+            name: name.into(),
+            db,
+            port,
+            child: None,
+            _tmp: None,
+        }
+    }
+
+    fn file(&self, ext: &str) -> PathBuf {
+        self.dir.join(format!("{}.{ext}", self.name))
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.file("sock")
+    }
+
+    pub fn unix_remote(&self) -> String {
+        format!("unix:{}", self.socket().display())
+    }
+
+    pub fn tcp_remote(&self) -> String {
+        format!("tcp:127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Starts (or restarts after [`Self::kill`]) the server on the same
+    /// file, socket and port, and waits until it accepts connections.
+    pub fn start(&mut self) -> io::Result<()> {
+        self.start_with(&[])
+    }
+
+    /// Like [`Self::start`] with extra ovsdb-server arguments (e.g. SSL files
+    /// and a `pssl:` remote).
+    pub fn start_with(&mut self, extra: &[&str]) -> io::Result<()> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        let _ = std::fs::remove_file(self.socket());
+        let mut cmd = Command::new("ovsdb-server");
+        cmd.arg(&self.db)
+            .arg(format!("--remote=punix:{}", self.socket().display()))
+            .arg(format!("--remote=ptcp:{}:127.0.0.1", self.port))
+            .arg(format!("--unixctl={}", self.file("ctl").display()))
+            .arg(format!("--pidfile={}", self.file("pid").display()))
+            .arg(format!("--log-file={}", self.file("log").display()))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        self.child = Some(cmd.spawn()?);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while UnixStream::connect(self.socket()).is_err() {
+            if Instant::now() > deadline {
+                self.kill();
+                return Err(io::Error::other(format!(
+                    "ovsdb-server {} not ready; log:\n{}",
+                    self.name,
+                    self.log()
+                )));
+            }
+            sleep(POLL);
+        }
+        Ok(())
+    }
+
+    /// SIGKILL: no clean shutdown, as in a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill();
+        self.start()
+    }
+
+    /// `ovs-appctl -t <this server's ctl> args...`
+    pub fn appctl(&self, args: &[&str]) -> io::Result<String> {
+        let ctl = self.file("ctl");
+        let mut all = vec!["-t", path_str(&ctl)?];
+        all.extend_from_slice(args);
+        run("ovs-appctl", &all)
+    }
+
+    /// The server's log, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.file("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for OvsdbServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn path_str(p: &Path) -> io::Result<&str> {
+    p.to_str()
+        .ok_or_else(|| io::Error::other(format!("non-UTF-8 path {}", p.display())))
+}
+
+/// A clustered (Raft) NB database of `n` members in one temp dir.
+pub struct NbCluster {
+    pub members: Vec<OvsdbServer>,
+    _tmp: TempDir,
+}
+
+impl NbCluster {
+    pub fn start(n: usize) -> io::Result<Self> {
+        let tmp = tempfile::tempdir()?;
+        let ports = free_ports(2 * n)?;
+        let (raft, client) = ports.split_at(n);
+        let raft_addr = |i: usize| format!("tcp:127.0.0.1:{}", raft[i]);
+        let mut members = Vec::new();
+        for i in 0..n {
+            let name = format!("nb{}", i + 1);
+            let db = tmp.path().join(format!("{name}.db"));
+            if i == 0 {
+                run(
+                    "ovsdb-tool",
+                    &["create-cluster", path_str(&db)?, NB_SCHEMA, &raft_addr(0)],
+                )?;
+            } else {
+                run(
+                    "ovsdb-tool",
+                    &[
+                        "join-cluster",
+                        path_str(&db)?,
+                        NB_DATABASE,
+                        &raft_addr(i),
+                        &raft_addr(0),
+                    ],
+                )?;
+            }
+            let mut m = OvsdbServer::new(tmp.path(), &name, db, client[i]);
+            m.start()?;
+            members.push(m);
+        }
+        let cluster = NbCluster { members, _tmp: tmp };
+        cluster.wait_for_members()?;
+        cluster.wait_for_leader(None)?;
+        Ok(cluster)
+    }
+
+    /// Client remotes (`tcp:`) of all members, in member order.
+    pub fn tcp_remotes(&self) -> Vec<String> {
+        self.members.iter().map(OvsdbServer::tcp_remote).collect()
+    }
+
+    fn status(&self, i: usize) -> Option<String> {
+        let m = &self.members[i];
+        if !m.is_running() {
+            return None;
+        }
+        m.appctl(&["cluster/status", NB_DATABASE]).ok()
+    }
+
+    /// The member that says it is the leader now, if any.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.members.len())
+            .find(|i| self.status(*i).is_some_and(|s| s.contains("Role: leader")))
+    }
+
+    /// Waits for a leader other than `not` (e.g. the one just killed).
+    pub fn wait_for_leader(&self, not: Option<usize>) -> io::Result<usize> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match self.leader() {
+                Some(l) if Some(l) != not => return Ok(l),
+                _ if Instant::now() > deadline => {
+                    return Err(io::Error::other("no cluster leader elected"))
+                }
+                _ => sleep(POLL),
+            }
+        }
+    }
+
+    fn wait_for_members(&self) -> io::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        for i in 0..self.members.len() {
+            while !self
+                .status(i)
+                .is_some_and(|s| s.contains("Status: cluster member"))
+            {
+                if Instant::now() > deadline {
+                    return Err(io::Error::other(format!(
+                        "member {i} did not join; log:\n{}",
+                        self.members[i].log()
+                    )));
+                }
+                sleep(POLL);
+            }
+        }
+        Ok(())
+    }
+}
