@@ -1,0 +1,207 @@
+//! Floating IP commands: create, associate, disassociate, delete.
+//!
+//! Invariants enforced here:
+//! - a floating IP's address is held in its external network's pool until deleted;
+//! - it is associated to at most one (port, fixed IP), of the same project and
+//!   family, whose VPC has a gateway on the floating IP's network; one fixed IP has
+//!   at most one floating IP.
+
+use std::net::IpAddr;
+
+use super::addresses::pool_error;
+use super::project::Counted;
+use super::Ctx;
+use crate::command::{Kind, Outcome};
+use crate::error::{Reason, Result, StateError};
+use crate::id::Id;
+use crate::model::FloatingIp;
+use crate::net::Family;
+use crate::scope::Scope;
+use crate::state::State;
+
+impl State {
+    pub(super) fn create_floating_ip(
+        &mut self,
+        ctx: &mut Ctx,
+        scope: &Scope,
+        network_id: Id,
+        ip: Option<IpAddr>,
+    ) -> Result<Outcome> {
+        State::check_create_scope(ctx.actor, scope)?;
+        let net = self.extnet(network_id)?;
+        let pool = &net.addresses.pool;
+        let block = format!("external network {network_id}");
+        let requested = ip.is_some();
+        let ip = match ip {
+            Some(ip) => {
+                pool.check_specific(&ip)
+                    .map_err(|e| pool_error(e, Some(&ip), &block))?;
+                ip
+            }
+            None => pool.peek_next().map_err(|_| {
+                StateError::new(
+                    Reason::ExternalNetworkFull,
+                    format!("{block} has no free address"),
+                )
+            })?,
+        };
+        self.check_quota(scope, Counted::FloatingIps, 1)?;
+
+        self.ensure_project(ctx, scope);
+        let pool = &mut self
+            .extnets
+            .get_mut(&network_id)
+            .expect("checked above")
+            .addresses
+            .pool;
+        if requested {
+            pool.allocate_specific(&ip).expect("checked above");
+        } else {
+            pool.allocate_next().expect("peeked above");
+        }
+        let id = ctx.new_id();
+        self.fips.insert(
+            id,
+            FloatingIp {
+                id,
+                scope: scope.clone(),
+                network_id,
+                ip,
+                port_id: None,
+                fixed_ip: None,
+                created_ms: ctx.time_ms,
+                updated_ms: ctx.time_ms,
+            },
+        );
+        self.idx.fips_by_scope.insert((scope.clone(), id));
+        self.usage_mut(scope).floating_ips += 1;
+        Ok(Outcome::Created {
+            kind: Kind::FloatingIp,
+            id,
+        })
+    }
+
+    pub(super) fn associate_floating_ip(
+        &mut self,
+        ctx: &mut Ctx,
+        fip_id: Id,
+        port_id: Id,
+        fixed_ip: Option<IpAddr>,
+    ) -> Result<Outcome> {
+        let fip = self.fip_for(ctx.actor, fip_id)?;
+        let port = self.port_for(ctx.actor, port_id)?;
+        if self.port_scope(port) != &fip.scope {
+            return Err(StateError::not_found("port", port_id));
+        }
+        let family = Family::of(&fip.ip);
+        let fixed = match fixed_ip {
+            Some(ip) if port.fixed_ips().any(|p| p == ip) => ip,
+            Some(ip) => {
+                return Err(StateError::new(
+                    Reason::InvalidArgument,
+                    format!("{ip} is not a fixed IP of port {port_id}"),
+                ))
+            }
+            None => port
+                .fixed_ips()
+                .find(|p| Family::of(p) == family)
+                .ok_or_else(|| {
+                    StateError::new(
+                        Reason::IpFamilyMismatch,
+                        format!("port {port_id} has no {family} address"),
+                    )
+                })?,
+        };
+        if Family::of(&fixed) != family {
+            return Err(StateError::new(
+                Reason::IpFamilyMismatch,
+                format!(
+                    "floating ip {} and fixed ip {fixed} are of different families",
+                    fip.ip
+                ),
+            ));
+        }
+        let vpc = &self.vpcs[&self.subnets[&port.subnet_id].vpc_id];
+        if !vpc
+            .gateway
+            .as_ref()
+            .is_some_and(|g| g.network_id == fip.network_id)
+        {
+            return Err(StateError::new(
+                Reason::NoExternalGateway,
+                format!(
+                    "vpc {} has no gateway on external network {}",
+                    vpc.id, fip.network_id
+                ),
+            ));
+        }
+        let taken = self
+            .idx
+            .fips_by_port
+            .range((port_id, Id::MIN)..=(port_id, Id::MAX))
+            .any(|(_, other)| *other != fip_id && self.fips[other].fixed_ip == Some(fixed));
+        if taken {
+            return Err(StateError::new(
+                Reason::IpInUse,
+                format!("{fixed} of port {port_id} already has a floating ip"),
+            ));
+        }
+
+        if self.fips[&fip_id].port_id.is_some() {
+            self.unassociate(fip_id, ctx.time_ms);
+        }
+        let fip = self.fips.get_mut(&fip_id).expect("checked above");
+        fip.port_id = Some(port_id);
+        fip.fixed_ip = Some(fixed);
+        fip.updated_ms = ctx.time_ms;
+        self.idx.fips_by_port.insert((port_id, fip_id));
+        Ok(Outcome::Updated {
+            kind: Kind::FloatingIp,
+            id: fip_id,
+        })
+    }
+
+    pub(super) fn disassociate_floating_ip(
+        &mut self,
+        ctx: &mut Ctx,
+        fip_id: Id,
+    ) -> Result<Outcome> {
+        self.fip_for(ctx.actor, fip_id)?;
+        self.unassociate(fip_id, ctx.time_ms);
+        Ok(Outcome::Updated {
+            kind: Kind::FloatingIp,
+            id: fip_id,
+        })
+    }
+
+    pub(super) fn delete_floating_ip(&mut self, ctx: &mut Ctx, fip_id: Id) -> Result<Outcome> {
+        let scope = self.fip_for(ctx.actor, fip_id)?.scope.clone();
+        self.unassociate(fip_id, ctx.time_ms);
+        let fip = self.fips.remove(&fip_id).expect("checked above");
+        let net = self
+            .extnets
+            .get_mut(&fip.network_id)
+            .expect("a floating ip's network exists");
+        let released = net.addresses.pool.release(&fip.ip);
+        assert!(released, "floating ip address {} was not held", fip.ip);
+        self.idx.fips_by_scope.remove(&(scope.clone(), fip_id));
+        self.usage_mut(&scope).floating_ips -= 1;
+        Ok(Outcome::Deleted {
+            kind: Kind::FloatingIp,
+            id: fip_id,
+        })
+    }
+
+    /// Clears a floating IP's association, if any.
+    pub(crate) fn unassociate(&mut self, fip_id: Id, time_ms: u64) {
+        let fip = self
+            .fips
+            .get_mut(&fip_id)
+            .expect("caller checked the floating ip exists");
+        if let Some(port) = fip.port_id.take() {
+            fip.fixed_ip = None;
+            fip.updated_ms = time_ms;
+            self.idx.fips_by_port.remove(&(port, fip_id));
+        }
+    }
+}

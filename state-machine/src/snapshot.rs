@@ -1,0 +1,376 @@
+//! Snapshots: the whole state as a stream of records, and the digest replicas compare.
+//!
+//! On-disk format (version 1), little endian:
+//! ```text
+//! magic "PRISMSNP" | u32 format version
+//! repeated: u32 length | postcard(Record)        (one record per resource)
+//! u32 length | postcard(Record::End { records, checksum })
+//! ```
+//! `checksum` is xxh3-64 of every byte before the End record, so a truncated or
+//! damaged snapshot is refused instead of restoring a partial state.
+//!
+//! Only primary data is written; indexes, usage counters and the held-address sets
+//! are rebuilt on restore, and the rebuild checks that no address or MAC is claimed
+//! twice. The encoding is canonical (ordered maps, fixed field order), so the digest
+//! of two replicas at the same index is equal exactly when their states are.
+//!
+//! Versioning: a new format gets a new version number and a reader for the old one
+//! stays (`read_v1` below), so a node upgraded in place still restores old snapshots.
+
+use std::io::{self, BufReader, BufWriter, Read, Write};
+
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::model::{ExternalNetwork, FloatingIp, Port, Project, SecurityGroup, Subnet, Vpc};
+use crate::net::Family;
+use crate::request_log::{RequestKey, RequestRecord};
+use crate::settings::Settings;
+use crate::state::State;
+
+const MAGIC: &[u8; 8] = b"PRISMSNP";
+pub const FORMAT_VERSION: u32 = 1;
+/// No single record may claim more than this; a larger length means corruption.
+const RECORD_LEN_MAX: usize = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error("not a PrismNET snapshot (bad magic)")]
+    Magic,
+    #[error(
+        "snapshot format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
+    Version(u32),
+    #[error("snapshot is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    last_index: u64,
+    settings: Settings,
+    mac_cursor: Option<u64>,
+}
+
+/// Variant order is part of the format.
+#[derive(Serialize)]
+enum RecordRef<'a> {
+    Header(&'a Header),
+    Project(&'a Project),
+    ExternalNetwork(&'a ExternalNetwork),
+    Vpc(&'a Vpc),
+    Subnet(&'a Subnet),
+    SecurityGroup(&'a SecurityGroup),
+    Port(&'a Port),
+    FloatingIp(&'a FloatingIp),
+    Request(&'a RequestKey, &'a RequestRecord),
+    End { records: u64, checksum: u64 },
+}
+
+#[derive(Deserialize)]
+enum Record {
+    Header(Header),
+    Project(Project),
+    ExternalNetwork(ExternalNetwork),
+    Vpc(Vpc),
+    Subnet(Subnet),
+    SecurityGroup(SecurityGroup),
+    Port(Port),
+    FloatingIp(FloatingIp),
+    Request(RequestKey, RequestRecord),
+    End { records: u64, checksum: u64 },
+}
+
+/// Writes records with length prefixes while hashing everything written.
+struct RecordWriter<W: Write> {
+    out: W,
+    hash: Xxh3,
+    buf: Vec<u8>,
+    records: u64,
+}
+
+impl<W: Write> RecordWriter<W> {
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hash.update(bytes);
+        self.out.write_all(bytes)
+    }
+
+    fn record(&mut self, r: &RecordRef) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let buf = postcard::to_extend(r, buf).map_err(|e| io::Error::other(e.to_string()))?;
+        let len =
+            u32::try_from(buf.len()).map_err(|_| io::Error::other("snapshot record over 4 GiB"))?;
+        self.raw(&len.to_le_bytes())?;
+        self.raw(&buf)?;
+        self.buf = buf;
+        self.records += 1;
+        Ok(())
+    }
+}
+
+impl State {
+    /// Streams the whole state to `w`. Memory use is one record, whatever the size.
+    pub fn write_snapshot<W: Write>(&self, w: W) -> io::Result<()> {
+        let mut rw = RecordWriter {
+            out: BufWriter::with_capacity(1 << 16, w),
+            hash: Xxh3::new(),
+            buf: Vec::new(),
+            records: 0,
+        };
+        rw.raw(MAGIC)?;
+        rw.raw(&FORMAT_VERSION.to_le_bytes())?;
+        let header = Header {
+            last_index: self.last_index,
+            settings: self.settings.clone(),
+            mac_cursor: self.macs.cursor(),
+        };
+        rw.record(&RecordRef::Header(&header))?;
+        // Order matters for restore: referenced records come before referrers.
+        for p in self.projects.values() {
+            rw.record(&RecordRef::Project(p))?;
+        }
+        for n in self.extnets.values() {
+            rw.record(&RecordRef::ExternalNetwork(n))?;
+        }
+        for v in self.vpcs.values() {
+            rw.record(&RecordRef::Vpc(v))?;
+        }
+        for s in self.subnets.values() {
+            rw.record(&RecordRef::Subnet(s))?;
+        }
+        for g in self.groups.values() {
+            rw.record(&RecordRef::SecurityGroup(g))?;
+        }
+        for p in self.ports.values() {
+            rw.record(&RecordRef::Port(p))?;
+        }
+        for f in self.fips.values() {
+            rw.record(&RecordRef::FloatingIp(f))?;
+        }
+        for (k, r) in self.requests.iter() {
+            rw.record(&RecordRef::Request(k, r))?;
+        }
+        let end = RecordRef::End {
+            records: rw.records,
+            checksum: rw.hash.digest(),
+        };
+        let bytes = postcard::to_stdvec(&end).map_err(|e| io::Error::other(e.to_string()))?;
+        rw.out.write_all(&(bytes.len() as u32).to_le_bytes())?;
+        rw.out.write_all(&bytes)?;
+        rw.out.flush()
+    }
+
+    /// Restores a state written by [`State::write_snapshot`].
+    pub fn read_snapshot<R: Read>(r: R) -> Result<State, SnapshotError> {
+        let mut r = BufReader::with_capacity(1 << 16, r);
+        let mut head = [0u8; 12];
+        r.read_exact(&mut head)?;
+        if &head[..8] != MAGIC {
+            return Err(SnapshotError::Magic);
+        }
+        let version = u32::from_le_bytes(head[8..].try_into().expect("4 bytes"));
+        let mut hash = Xxh3::new();
+        hash.update(&head);
+        match version {
+            1 => read_v1(r, hash),
+            v => Err(SnapshotError::Version(v)),
+        }
+    }
+
+    /// A stable 128-bit digest of the whole state: equal on two replicas exactly when
+    /// their states are equal.
+    pub fn digest(&self) -> u128 {
+        struct HashSink(Xxh3);
+        impl Write for HashSink {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.0.update(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut sink = HashSink(Xxh3::new());
+        self.write_snapshot(&mut sink)
+            .expect("writing to a hasher cannot fail");
+        sink.0.digest128()
+    }
+}
+
+fn corrupt(msg: impl Into<String>) -> SnapshotError {
+    SnapshotError::Corrupt(msg.into())
+}
+
+fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
+    let mut state: Option<State> = None;
+    let mut buf = Vec::new();
+    let mut records: u64 = 0;
+    loop {
+        let mut len = [0u8; 4];
+        r.read_exact(&mut len).map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => corrupt("truncated: no end record"),
+            _ => SnapshotError::Io(e),
+        })?;
+        let n = u32::from_le_bytes(len) as usize;
+        if n > RECORD_LEN_MAX {
+            return Err(corrupt(format!("record of {n} bytes")));
+        }
+        buf.resize(n, 0);
+        r.read_exact(&mut buf)
+            .map_err(|_| corrupt("truncated record"))?;
+        let record: Record =
+            postcard::from_bytes(&buf).map_err(|e| corrupt(format!("undecodable record: {e}")))?;
+        if let Record::End {
+            records: want,
+            checksum,
+        } = record
+        {
+            if want != records || checksum != hash.digest() {
+                return Err(corrupt("checksum or record count mismatch"));
+            }
+            let mut s = state.ok_or_else(|| corrupt("no header"))?;
+            s.rebuild_derived().map_err(corrupt)?;
+            return Ok(s);
+        }
+        hash.update(&len);
+        hash.update(&buf);
+        records += 1;
+        let s = match (&mut state, record) {
+            (None, Record::Header(h)) => {
+                let mut s = State::new(h.settings);
+                s.last_index = h.last_index;
+                s.macs.set_cursor(h.mac_cursor);
+                state = Some(s);
+                continue;
+            }
+            (None, _) | (Some(_), Record::Header(_)) => {
+                return Err(corrupt("header missing or repeated"))
+            }
+            (Some(s), rec) => (s, rec),
+        };
+        match s {
+            (s, Record::Project(p)) => {
+                s.projects.insert(p.scope.clone(), p);
+            }
+            (s, Record::ExternalNetwork(n)) => {
+                s.extnets.insert(n.id, n);
+            }
+            (s, Record::Vpc(v)) => {
+                s.vpcs.insert(v.id, v);
+            }
+            (s, Record::Subnet(v)) => {
+                s.subnets.insert(v.id, v);
+            }
+            (s, Record::SecurityGroup(g)) => {
+                s.groups.insert(g.id, g);
+            }
+            (s, Record::Port(p)) => {
+                s.ports.insert(p.id, p);
+            }
+            (s, Record::FloatingIp(f)) => {
+                s.fips.insert(f.id, f);
+            }
+            (s, Record::Request(k, rec)) => s.requests.record(k, rec, u32::MAX),
+            (_, Record::Header(_) | Record::End { .. }) => unreachable!("handled above"),
+        }
+    }
+}
+
+impl State {
+    /// Rebuilds indexes, usage and held addresses from the primary records, checking
+    /// that every reference resolves and nothing is held twice.
+    pub(crate) fn rebuild_derived(&mut self) -> Result<(), String> {
+        for p in self.projects.values_mut() {
+            p.usage = Default::default();
+        }
+        for v in self.vpcs.values() {
+            self.idx.vpcs_by_scope.insert((v.scope.clone(), v.id));
+            usage(&mut self.projects, &v.scope)?.vpcs += 1;
+            if let Some(g) = &v.gateway {
+                let net = self
+                    .extnets
+                    .get_mut(&g.network_id)
+                    .ok_or("gateway network missing")?;
+                net.addresses
+                    .pool
+                    .allocate_specific(&g.ip)
+                    .map_err(|e| format!("gateway {}: {e}", g.ip))?;
+                hold_mac(&mut self.macs, g.mac)?;
+            }
+        }
+        for s in self.subnets.values() {
+            if !self.vpcs.contains_key(&s.vpc_id) {
+                return Err(format!("subnet {} of missing vpc", s.id));
+            }
+            self.idx.subnets_by_vpc.insert((s.vpc_id, s.id));
+            usage(&mut self.projects, &s.scope)?.subnets += 1;
+            hold_mac(&mut self.macs, s.gateway_mac)?;
+        }
+        for g in self.groups.values() {
+            self.idx
+                .groups_by_name
+                .insert((g.scope.clone(), g.name.clone()), g.id);
+            usage(&mut self.projects, &g.scope)?.security_groups += 1;
+        }
+        let ports = std::mem::take(&mut self.ports);
+        for p in ports.values() {
+            let subnet = self
+                .subnets
+                .get_mut(&p.subnet_id)
+                .ok_or("port of missing subnet")?;
+            let scope = subnet.scope.clone();
+            for ip in p.fixed_ips() {
+                let f = subnet
+                    .family_mut(Family::of(&ip))
+                    .ok_or("port address of a missing family")?;
+                f.pool
+                    .allocate_specific(&ip)
+                    .map_err(|e| format!("port {} address {ip}: {e}", p.id))?;
+            }
+            hold_mac(&mut self.macs, p.mac)?;
+            if p.security_groups
+                .iter()
+                .any(|g| !self.groups.contains_key(g))
+            {
+                return Err(format!("port {} in a missing group", p.id));
+            }
+            self.index_port(p);
+            usage(&mut self.projects, &scope)?.ports += 1;
+        }
+        self.ports = ports;
+        for f in self.fips.values() {
+            let net = self
+                .extnets
+                .get_mut(&f.network_id)
+                .ok_or("floating ip of missing network")?;
+            net.addresses
+                .pool
+                .allocate_specific(&f.ip)
+                .map_err(|e| format!("floating ip {}: {e}", f.ip))?;
+            self.idx.fips_by_scope.insert((f.scope.clone(), f.id));
+            if let Some(port) = f.port_id {
+                self.idx.fips_by_port.insert((port, f.id));
+            }
+            usage(&mut self.projects, &f.scope)?.floating_ips += 1;
+        }
+        Ok(())
+    }
+}
+
+fn usage<'a>(
+    projects: &'a mut std::collections::BTreeMap<crate::scope::Scope, Project>,
+    scope: &crate::scope::Scope,
+) -> Result<&'a mut crate::model::Usage, String> {
+    projects
+        .get_mut(scope)
+        .map(|p| &mut p.usage)
+        .ok_or_else(|| format!("project {scope} missing"))
+}
+
+fn hold_mac(macs: &mut crate::ipam::MacPool, mac: crate::net::Mac) -> Result<(), String> {
+    macs.allocate_specific(mac)
+        .map_err(|e| format!("MAC {mac}: {e}"))
+}
