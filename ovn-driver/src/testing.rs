@@ -198,7 +198,7 @@ impl NbCluster {
         let (raft, client) = ports.split_at(n);
         let raft_addr = |i: usize| format!("tcp:127.0.0.1:{}", raft[i]);
         let mut members = Vec::new();
-        for i in 0..n {
+        for (i, port) in client.iter().enumerate() {
             let name = format!("nb{}", i + 1);
             let db = tmp.path().join(format!("{name}.db"));
             if i == 0 {
@@ -218,7 +218,7 @@ impl NbCluster {
                     ],
                 )?;
             }
-            let mut m = OvsdbServer::new(tmp.path(), &name, db, client[i]);
+            let mut m = OvsdbServer::new(tmp.path(), &name, db, *port);
             m.start()?;
             members.push(m);
         }
@@ -279,4 +279,20 @@ impl NbCluster {
         }
         Ok(())
     }
+}
+
+/// A client config for tests against the servers above: the NB database,
+/// short backoff so failovers are quick.
+pub fn nb_config(remotes: &[String]) -> crate::ovsdb::ClientConfig {
+    let remotes = remotes
+        .iter()
+        .map(|r| r.parse().expect("harness remotes are valid"))
+        .collect();
+    let mut c = crate::ovsdb::ClientConfig::new(NB_DATABASE, remotes);
+    c.backoff_min = Duration::from_millis(50);
+    c.backoff_max = Duration::from_millis(500);
+    c.connect_timeout = Duration::from_secs(3);
+    c.initial_connect_timeout = READY_TIMEOUT;
+    c.request_timeout = READY_TIMEOUT;
+    c
 }

@@ -2,6 +2,7 @@
 //! backoff, leader-only selection for clustered databases, schema check, and
 //! monitors that resume after reconnects.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -123,6 +124,7 @@ struct Inner {
     schema: DatabaseSchema,
     live: watch::Receiver<Option<Live>>,
     supervisor: mpsc::Sender<SupervisorCmd>,
+    connections: Arc<AtomicU64>,
     task: JoinHandle<()>,
 }
 
@@ -149,7 +151,9 @@ impl Client {
         let (cmd_tx, cmd_rx) = mpsc::channel(SUPERVISOR_QUEUE);
         let (ready_tx, ready_rx) = oneshot::channel();
         let last_error = Arc::new(Mutex::new(String::from("none yet")));
+        let connections = Arc::new(AtomicU64::new(0));
         let sup = Supervisor {
+            connections: connections.clone(),
             config: config.clone(),
             tls,
             live: live_tx,
@@ -179,6 +183,7 @@ impl Client {
                 schema,
                 live,
                 supervisor: cmd_tx,
+                connections,
                 task,
             }),
         })
@@ -196,6 +201,12 @@ impl Client {
     /// The remote in use now, if connected.
     pub fn current_remote(&self) -> Option<Remote> {
         self.inner.live.borrow().as_ref().map(|l| l.remote.clone())
+    }
+
+    /// How many times a usable connection was established (1 after
+    /// `connect`; each reconnect adds one).
+    pub fn connection_count(&self) -> u64 {
+        self.inner.connections.load(Ordering::Relaxed)
     }
 
     /// Waits (up to `request_timeout`) for a usable connection.
@@ -298,6 +309,7 @@ struct Supervisor {
     next_remote: usize,
     failures: u32,
     last_error: Arc<Mutex<String>>,
+    connections: Arc<AtomicU64>,
 }
 
 type Established = (
@@ -317,13 +329,16 @@ impl Supervisor {
                 Ok((session, mut task, server_rx, schema)) => {
                     info!(%remote, db = %self.config.database, "ovsdb connected");
                     self.failures = 0;
-                    if let Some(r) = ready.take() {
-                        let _ = r.send(Ok(schema));
-                    }
+                    self.connections.fetch_add(1, Ordering::Relaxed);
+                    // Publish before answering `connect`, so a fresh
+                    // client is usable at once.
                     self.live.send_replace(Some(Live {
                         session: session.clone(),
                         remote: remote.clone(),
                     }));
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Ok(schema));
+                    }
                     let reason = self
                         .serve(&session, &mut task, server_rx, &mut next_id)
                         .await;
