@@ -200,6 +200,17 @@ impl State {
     }
 }
 
+impl State {
+    /// The digest of everything but the applied index: lets tests check that a
+    /// rejected command (which still consumes its index) changed nothing else.
+    #[doc(hidden)]
+    pub fn digest_ignoring_index(&self) -> u128 {
+        let mut s = self.clone();
+        s.last_index = 0;
+        s.digest()
+    }
+}
+
 fn corrupt(msg: impl Into<String>) -> SnapshotError {
     SnapshotError::Corrupt(msg.into())
 }
