@@ -296,3 +296,89 @@ pub fn nb_config(remotes: &[String]) -> crate::ovsdb::ClientConfig {
     c.request_timeout = READY_TIMEOUT;
     c
 }
+
+/// PEM files of a throwaway PKI made with the `openssl` CLI: one CA, and one
+/// key+certificate for the server and one for the client. Like ovs-pki
+/// certificates they name no host (no subjectAltName).
+pub struct Pki {
+    pub ca_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub server_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub client_cert: PathBuf,
+}
+
+impl Pki {
+    pub fn create(dir: &Path) -> io::Result<Pki> {
+        let p = |f: &str| dir.join(f);
+        let s = |f: &str| p(f).to_string_lossy().into_owned();
+        run(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=prismnet-test-ca",
+                "-keyout",
+                &s("ca.key"),
+                "-out",
+                &s("ca.pem"),
+            ],
+        )?;
+        let ext = p("leaf.ext");
+        std::fs::write(
+            &ext,
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n\
+             extendedKeyUsage=serverAuth,clientAuth\n",
+        )?;
+        for who in ["server", "client"] {
+            run(
+                "openssl",
+                &[
+                    "req",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-subj",
+                    &format!("/CN=prismnet-test-{who}"),
+                    "-keyout",
+                    &s(&format!("{who}.key")),
+                    "-out",
+                    &s(&format!("{who}.csr")),
+                ],
+            )?;
+            run(
+                "openssl",
+                &[
+                    "x509",
+                    "-req",
+                    "-days",
+                    "2",
+                    "-in",
+                    &s(&format!("{who}.csr")),
+                    "-CA",
+                    &s("ca.pem"),
+                    "-CAkey",
+                    &s("ca.key"),
+                    "-CAcreateserial",
+                    "-extfile",
+                    &s("leaf.ext"),
+                    "-out",
+                    &s(&format!("{who}.pem")),
+                ],
+            )?;
+        }
+        Ok(Pki {
+            ca_cert: p("ca.pem"),
+            server_key: p("server.key"),
+            server_cert: p("server.pem"),
+            client_key: p("client.key"),
+            client_cert: p("client.pem"),
+        })
+    }
+}
