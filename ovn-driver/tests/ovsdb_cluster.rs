@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use prismnet_ovn::ovsdb::{
     Client, Condition, Error, Insert, MonitorEvent, MonitorRequest, Operation, Select, TableCache,
+    Until, Wait,
 };
 use prismnet_ovn::testing::{nb_config, NbCluster};
 use tokio::sync::mpsc;
@@ -24,6 +25,7 @@ async fn next_event(rx: &mut mpsc::Receiver<MonitorEvent>) -> MonitorEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_the_leader_after_it_is_killed() {
+    init_logs();
     let mut cluster = NbCluster::start(3).expect("cluster");
     let leader = cluster.wait_for_leader(None).expect("leader");
     let c = Client::connect(nb_config(&cluster.tcp_remotes()))
@@ -51,7 +53,7 @@ async fn follows_the_leader_after_it_is_killed() {
     let mut written = false;
     for _ in 0..FAILOVER_ATTEMPTS {
         let guarded = [
-            prismnet_ovn::ovsdb::Wait::new("Logical_Switch", prismnet_ovn::ovsdb::Until::Eq)
+            Wait::new("Logical_Switch", Until::Eq)
                 .filter(Condition::eq("name", "after"))
                 .timeout_ms(0)
                 .into(),
@@ -109,6 +111,7 @@ async fn follows_the_leader_after_it_is_killed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refuses_a_follower_when_leader_only() {
+    init_logs();
     let cluster = NbCluster::start(3).expect("cluster");
     let leader = cluster.wait_for_leader(None).expect("leader");
     let follower = (leader + 1) % 3;
@@ -127,4 +130,39 @@ async fn refuses_a_follower_when_leader_only() {
     c.transact(&[switch("via-follower")])
         .await
         .expect("follower forwards writes");
+}
+
+/// A leader that steps down but stays up: the client sees it in `_Server`
+/// (leader -> false) and moves on without waiting for a broken connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_when_a_live_leader_steps_down() {
+    init_logs();
+    let cluster = NbCluster::start(3).expect("cluster");
+    let leader = cluster.wait_for_leader(None).expect("leader");
+    let c = Client::connect(nb_config(&cluster.tcp_remotes()))
+        .await
+        .expect("connect");
+    cluster.members[leader]
+        .appctl(&["cluster/failure-test", "transfer-leadership"])
+        .expect("transfer leadership");
+    let new_leader = cluster.wait_for_leader(Some(leader)).expect("new leader");
+    let want = Some(cluster.members[new_leader].tcp_remote());
+    for _ in 0..FAILOVER_ATTEMPTS {
+        if c.current_remote().map(|r| r.to_string()) == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(c.current_remote().map(|r| r.to_string()), want);
+    c.transact(&[switch("on-new-leader")]).await.expect("write");
+    assert!(cluster.members[leader].is_running());
+    assert!(c.connection_count() >= 2);
+}
+
+/// `RUST_LOG=prismnet_ovn=debug cargo test ...` shows the client's logs.
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }

@@ -6,6 +6,7 @@ use prismnet_ovn::testing::{free_ports, nb_config, OvsdbServer, Pki};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transacts_over_ssl_with_client_certificate() {
+    init_logs();
     let mut server = OvsdbServer::start_standalone().expect("ovsdb-server");
     let pki = Pki::create(server.dir()).expect("pki");
     let port = free_ports(1).expect("port")[0];
@@ -47,4 +48,12 @@ async fn transacts_over_ssl_with_client_certificate() {
         err.as_deref().unwrap_or_default().contains("certificate"),
         "{err:?}"
     );
+}
+
+/// `RUST_LOG=prismnet_ovn=debug cargo test ...` shows the client's logs.
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }

@@ -52,6 +52,7 @@ async fn next_event(rx: &mut mpsc::Receiver<MonitorEvent>) -> MonitorEvent {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transact_all_operations_and_failure_atomicity() {
+    init_logs();
     let server = OvsdbServer::start_standalone().expect("ovsdb-server");
     let c = Client::connect(nb_config(&[server.unix_remote()]))
         .await
@@ -180,6 +181,7 @@ async fn transact_all_operations_and_failure_atomicity() {
 /// far out so only our answers keep the connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answers_server_echo_past_the_inactivity_probe() {
+    init_logs();
     let server = OvsdbServer::start_standalone().expect("ovsdb-server");
     let mut cfg = nb_config(&[server.tcp_remote()]);
     cfg.echo_interval = Duration::from_secs(120);
@@ -203,6 +205,7 @@ async fn answers_server_echo_past_the_inactivity_probe() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monitor_follows_changes_and_resumes_after_server_restart() {
+    init_logs();
     let mut server = OvsdbServer::start_standalone().expect("ovsdb-server");
     let c = Client::connect(nb_config(&[server.unix_remote()]))
         .await
@@ -266,6 +269,7 @@ async fn monitor_follows_changes_and_resumes_after_server_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_check_refuses_a_server_without_what_we_need() {
+    init_logs();
     let server = OvsdbServer::start_standalone().expect("ovsdb-server");
     let mut cfg = nb_config(&[server.unix_remote()]);
     cfg.requirements = SchemaRequirements::new()
@@ -310,6 +314,7 @@ async fn schema_check_refuses_a_server_without_what_we_need() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_monitor_request_is_a_clear_error() {
+    init_logs();
     let server = OvsdbServer::start_standalone().expect("ovsdb-server");
     let c = Client::connect(nb_config(&[server.unix_remote()]))
         .await
@@ -322,4 +327,12 @@ async fn bad_monitor_request_is_a_clear_error() {
     // The connection is still fine.
     c.echo().await.expect("echo");
     assert_eq!(c.connection_count(), 1);
+}
+
+/// `RUST_LOG=prismnet_ovn=debug cargo test ...` shows the client's logs.
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
 }

@@ -79,3 +79,53 @@ pub(crate) fn still_leader(event: &MonitorEvent) -> bool {
             }
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ovsdb::monitor::TableUpdates;
+    use crate::ovsdb::value::{Uuid, Value};
+
+    fn event(update: RowUpdate) -> MonitorEvent {
+        let uuid = Uuid::parse("2f1e0a53-8d7b-4c3e-9a1f-0123456789ab").unwrap();
+        let mut t = TableUpdates::new();
+        t.entry("Database".into()).or_default().insert(uuid, update);
+        MonitorEvent::Update(t)
+    }
+
+    fn row(model: &str, leader: bool, connected: bool) -> Row {
+        [
+            ("model", Value::from(model)),
+            ("leader", leader.into()),
+            ("connected", connected.into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    #[test]
+    fn only_a_connected_leader_is_usable() {
+        assert!(usable(&row("standalone", true, true)));
+        assert!(usable(&row("clustered", true, true)));
+        assert!(!usable(&row("clustered", false, true)));
+        assert!(!usable(&row("clustered", true, false)));
+        assert!(!usable(&Row::new()));
+    }
+
+    #[test]
+    fn losing_leadership_or_the_row_is_noticed() {
+        let diff = |c: &str, v: bool| {
+            let mut r = Row::new();
+            r.insert(c.to_string(), v.into());
+            RowUpdate::Modify(r)
+        };
+        assert!(!still_leader(&event(diff("leader", false))));
+        assert!(!still_leader(&event(diff("connected", false))));
+        assert!(!still_leader(&event(RowUpdate::Delete)));
+        assert!(still_leader(&event(diff("leader", true))));
+        let mut index_only = Row::new();
+        index_only.insert("index".into(), Value::from(7));
+        assert!(still_leader(&event(RowUpdate::Modify(index_only))));
+    }
+}
