@@ -319,6 +319,9 @@ impl Conn {
         let monitor_id = params.first().and_then(Json::as_str).unwrap_or_default();
         match (method, self.monitors.get(monitor_id)) {
             ("update2" | "update3", Some(sink)) => {
+                // A malformed update ends the connection (`?`): skipping it
+                // would leave the caller's cache silently stale, while a
+                // reconnect resynchronizes it.
                 if !sink.deliver_update(method, params).await? {
                     // The consumer is gone: stop delivering to it.
                     debug!(monitor_id, "monitor receiver dropped");
