@@ -1,1 +1,34 @@
-//! prismnet-raft: built by its own issue; empty until then.
+//! `prismnet-raft`: PrismNET's Raft layer on openraft 0.9.
+//!
+//! | concept | module |
+//! |---|---|
+//! | openraft's generic types bound once (`TypeConfig`, `LogId`, `PeerNode`, ...) | [`types`] |
+//! | the facade the daemon holds: start, write, reads, status, membership | [`node`] |
+//! | configuration and defaults | [`config`] |
+//! | status reported to operators | [`status`] |
+//! | errors | [`error`] |
+//! | RocksDB log store, in-memory state machine, snapshot file, data dir format | [`store`] |
+//! | peer gRPC service and client (`prismnet.raft.v1`) | [`network`] |
+//! | postcard encoding of openraft values | [`codec`] |
+//! | request generators for tests and benchmarks | [`workload`] |
+//!
+//! Data flow of a write: `RaftNode::write` stamps a `Proposal` with the leader's
+//! clock -> openraft appends it (one synced RocksDB batch per flush) and replicates
+//! it -> once committed, `StateMachineStore::apply` runs `State::apply` under the
+//! state lock -> the outcome returns to the caller.
+
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod network;
+pub mod node;
+pub mod status;
+pub mod store;
+pub mod types;
+pub mod workload;
+
+pub use config::RaftConfig;
+pub use error::{ClusterError, OpenError, RaftError, ReadError, WriteError};
+pub use node::{Bootstrap, RaftNode};
+pub use status::{NodeStatus, Role};
+pub use types::{ApplyResponse, LogPayload, NodeId, PeerNode, RaftMetrics, TypeConfig};

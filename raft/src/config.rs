@@ -1,0 +1,97 @@
+//! A node's Raft configuration, and its translation into openraft's `Config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use openraft::SnapshotPolicy;
+
+use crate::error::RaftError;
+use crate::network::SNAPSHOT_CHUNK_BYTES;
+use crate::types::PeerNode;
+
+/// Defaults sized for three nodes on two shared cores (see peers.md: heartbeat well
+/// under half the minimum election timeout, election timeout >= 10x append latency).
+pub const HEARTBEAT_MS_DEFAULT: u64 = 100;
+pub const ELECTION_MIN_MS_DEFAULT: u64 = 500;
+pub const ELECTION_MAX_MS_DEFAULT: u64 = 1000;
+/// Build a snapshot after this many entries since the last one.
+pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 20_000;
+/// Entries kept behind a snapshot, so a briefly lagging follower catches up from the
+/// log instead of needing the whole snapshot.
+pub const LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT: u64 = 5_000;
+/// Entries per AppendEntries message; bounds message size and apply batches.
+pub const APPEND_ENTRIES_MAX: u64 = 1_000;
+
+#[derive(Clone, Debug)]
+pub struct RaftConfig {
+    pub id: u64,
+    pub data_dir: PathBuf,
+    /// Where this node listens for its peers.
+    pub raft_addr: SocketAddr,
+    /// How peers and clients reach this node (recorded in the membership).
+    pub advertise: PeerNode,
+    /// Peers of another cluster are refused.
+    pub cluster_name: String,
+    pub heartbeat_ms: u64,
+    pub election_min_ms: u64,
+    pub election_max_ms: u64,
+    pub snapshot_logs_since_last: u64,
+    pub logs_kept_after_snapshot: u64,
+    /// Used only when the state machine starts empty; afterwards settings are
+    /// replicated state.
+    pub state_settings: prismnet_state::Settings,
+}
+
+impl RaftConfig {
+    /// A configuration with default timings.
+    pub fn new(
+        id: u64,
+        data_dir: PathBuf,
+        raft_addr: SocketAddr,
+        advertise: PeerNode,
+        cluster_name: impl Into<String>,
+    ) -> RaftConfig {
+        RaftConfig {
+            id,
+            data_dir,
+            raft_addr,
+            advertise,
+            cluster_name: cluster_name.into(),
+            heartbeat_ms: HEARTBEAT_MS_DEFAULT,
+            election_min_ms: ELECTION_MIN_MS_DEFAULT,
+            election_max_ms: ELECTION_MAX_MS_DEFAULT,
+            snapshot_logs_since_last: SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
+            logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
+            state_settings: prismnet_state::Settings::default(),
+        }
+    }
+
+    pub(crate) fn openraft(&self) -> Result<Arc<openraft::Config>, RaftError> {
+        if self.heartbeat_ms * 2 > self.election_min_ms {
+            return Err(RaftError::Config(format!(
+                "heartbeat {} ms must be at most half the minimum election timeout {} ms",
+                self.heartbeat_ms, self.election_min_ms
+            )));
+        }
+        if self.snapshot_logs_since_last == 0 {
+            return Err(RaftError::Config(
+                "snapshot_logs_since_last must be at least 1".into(),
+            ));
+        }
+        let c = openraft::Config {
+            cluster_name: self.cluster_name.clone(),
+            heartbeat_interval: self.heartbeat_ms,
+            election_timeout_min: self.election_min_ms,
+            election_timeout_max: self.election_max_ms,
+            max_payload_entries: APPEND_ENTRIES_MAX,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
+            max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            ..Default::default()
+        };
+        c.validate()
+            .map(Arc::new)
+            .map_err(|e| RaftError::Config(e.to_string()))
+    }
+}

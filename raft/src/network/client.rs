@@ -1,0 +1,206 @@
+//! The client side of the peer transport.
+//!
+//! One tonic `Channel` per peer, created lazily and reused by every RPC and every
+//! replication stream to that peer (openraft asks the factory for a new client more
+//! than once). Each RPC is bounded by openraft's `RPCOption` deadline, so a peer
+//! that is down or slow delays only its own replication stream, never the others.
+//! A peer that cannot be reached is reported as `Unreachable`, which makes openraft
+//! back off before retrying it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{NetworkError, RemoteError, Unreachable};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::AnyError;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use super::proto::raft_service_client::RaftServiceClient;
+use super::proto::RaftRequest;
+use super::MESSAGE_BYTES_MAX;
+use crate::codec;
+use crate::types::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotError, InstallSnapshotRequest,
+    InstallSnapshotResponse, NodeId, OpenraftError, PeerNode, RpcError, TypeConfig, VoteRequest,
+    VoteResponse,
+};
+
+/// How long establishing a TCP connection to a peer may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Hands out clients that share one channel per (peer, address).
+#[derive(Clone)]
+pub struct NetworkFactory {
+    cluster: Arc<str>,
+    /// Keyed by node id; the address is kept to notice a peer that moved.
+    /// Bounded by the membership: one entry per node ever replicated to.
+    channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
+}
+
+impl NetworkFactory {
+    pub fn new(cluster: &str) -> NetworkFactory {
+        NetworkFactory {
+            cluster: cluster.into(),
+            channels: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn channel(&self, node: &PeerNode) -> Result<Channel, String> {
+        let endpoint = Endpoint::from_shared(format!("http://{}", node.raft_addr))
+            .map_err(|e| format!("bad raft address '{}': {e}", node.raft_addr))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        Ok(endpoint.connect_lazy())
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &PeerNode) -> PeerClient {
+        let channel = {
+            let mut map = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+            match map.get(&target) {
+                Some((addr, ch)) if *addr == node.raft_addr => Ok(ch.clone()),
+                _ => self.channel(node).inspect(|ch| {
+                    map.insert(target, (node.raft_addr.clone(), ch.clone()));
+                }),
+            }
+        };
+        PeerClient {
+            target,
+            cluster: self.cluster.clone(),
+            client: channel.map(|ch| {
+                RaftServiceClient::new(ch)
+                    .max_decoding_message_size(MESSAGE_BYTES_MAX)
+                    .max_encoding_message_size(MESSAGE_BYTES_MAX)
+            }),
+        }
+    }
+}
+
+pub struct PeerClient {
+    target: NodeId,
+    cluster: Arc<str>,
+    client: Result<RaftServiceClient<Channel>, String>,
+}
+
+/// A failure below Raft: the peer was not reached, or the exchange broke.
+enum Transport {
+    Unreachable(String),
+    Network(String),
+}
+
+impl Transport {
+    fn into_rpc<E: std::error::Error>(self) -> RpcError<E> {
+        match self {
+            Transport::Unreachable(m) => {
+                RpcError::Unreachable(Unreachable::new(&AnyError::error(m)))
+            }
+            Transport::Network(m) => RpcError::Network(NetworkError::new(&AnyError::error(m))),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+impl PeerClient {
+    async fn call<Q, T, E>(
+        &mut self,
+        method: Method,
+        rpc: &Q,
+        option: &RPCOption,
+    ) -> Result<Result<T, OpenraftError<E>>, Transport>
+    where
+        Q: Serialize,
+        T: DeserializeOwned,
+        E: DeserializeOwned + std::error::Error,
+    {
+        let client = match &mut self.client {
+            Ok(c) => c,
+            Err(e) => return Err(Transport::Unreachable(e.clone())),
+        };
+        let payload =
+            codec::encode("raft rpc", rpc).map_err(|e| Transport::Network(e.to_string()))?;
+        let mut req = tonic::Request::new(RaftRequest {
+            cluster: self.cluster.to_string(),
+            payload,
+        });
+        let ttl = option.hard_ttl();
+        req.set_timeout(ttl);
+        let fut = async {
+            match method {
+                Method::AppendEntries => client.append_entries(req).await,
+                Method::Vote => client.vote(req).await,
+                Method::InstallSnapshot => client.install_snapshot(req).await,
+            }
+        };
+        let reply = match tokio::time::timeout(ttl, fut).await {
+            Err(_) => {
+                return Err(Transport::Network(format!(
+                    "no reply from node {} within {ttl:?}",
+                    self.target
+                )))
+            }
+            Ok(Err(status)) => {
+                let msg = format!("node {}: {status}", self.target);
+                return Err(match status.code() {
+                    tonic::Code::Unavailable => Transport::Unreachable(msg),
+                    _ => Transport::Network(msg),
+                });
+            }
+            Ok(Ok(reply)) => reply.into_inner(),
+        };
+        codec::decode("raft reply", &reply.payload).map_err(|e| Transport::Network(e.to_string()))
+    }
+
+    fn remote<E: std::error::Error>(&self, e: OpenraftError<E>) -> RpcError<E> {
+        RpcError::RemoteError(RemoteError::new(self.target, e))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse, RpcError> {
+        match self.call(Method::AppendEntries, &rpc, &option).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(self.remote(e)),
+            Err(t) => Err(t.into_rpc()),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest,
+        option: RPCOption,
+    ) -> Result<VoteResponse, RpcError> {
+        match self.call(Method::Vote, &rpc, &option).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(self.remote(e)),
+            Err(t) => Err(t.into_rpc()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse, RpcError<InstallSnapshotError>> {
+        match self.call(Method::InstallSnapshot, &rpc, &option).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(self.remote(e)),
+            Err(t) => Err(t.into_rpc()),
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! `RaftNode`: the one object the daemon holds. It opens storage, runs openraft and
+//! the peer gRPC service, and offers writes, linearizable and stale reads, status and
+//! membership operations in PrismNET's own types.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::error::{InitializeError, RaftError as OpenraftApiError};
+use openraft::ChangeMembers;
+use prismnet_state::{Applied, Proposal, Request, Stamp, State, StateError};
+use rocksdb::DB;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::config::RaftConfig;
+use crate::error::{redirect, ClusterError, RaftError, ReadError, WriteError};
+use crate::network::client::NetworkFactory;
+use crate::network::server::RaftServer;
+use crate::status::NodeStatus;
+use crate::store::state_machine::SharedState;
+use crate::types::{
+    ApplyResponse, CheckIsLeaderError, ClientWriteError, LogPayload, NodeId, PeerNode, Raft,
+    RaftMetrics, ServerState,
+};
+
+/// How a node joins its cluster.
+#[derive(Clone, Debug)]
+pub enum Bootstrap {
+    /// The initial members. On a data dir that was never initialized the node
+    /// proposes exactly this membership; every initial member may do so, since they
+    /// all propose the same one. A node with existing data ignores it.
+    Peers(BTreeMap<NodeId, PeerNode>),
+    /// Never initialize: wait to be added by the leader (`add_learner`).
+    Join,
+}
+
+struct Server {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+pub struct RaftNode {
+    id: NodeId,
+    raft: Raft,
+    shared: Arc<SharedState>,
+    committed: Arc<AtomicU64>,
+    local_raft_addr: SocketAddr,
+    server: Mutex<Option<Server>>,
+    /// Kept only to flush at shutdown; taken then so the RocksDB lock is released
+    /// once the node is dropped.
+    db: Mutex<Option<Arc<DB>>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn write_error(e: OpenraftApiError<NodeId, ClientWriteError>) -> WriteError {
+    match e {
+        OpenraftApiError::APIError(ClientWriteError::ForwardToLeader(f)) => redirect(
+            f,
+            |id, leader| WriteError::NotLeader {
+                leader_id: Some(id),
+                leader,
+            },
+            WriteError::NoLeader,
+        ),
+        OpenraftApiError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            WriteError::Fatal(e.to_string())
+        }
+        OpenraftApiError::Fatal(f) => WriteError::Fatal(f.to_string()),
+    }
+}
+
+fn cluster_error(e: OpenraftApiError<NodeId, ClientWriteError>) -> ClusterError {
+    match e {
+        OpenraftApiError::APIError(ClientWriteError::ForwardToLeader(f)) => redirect(
+            f,
+            |id, leader| ClusterError::NotLeader {
+                leader_id: Some(id),
+                leader,
+            },
+            ClusterError::NoLeader,
+        ),
+        OpenraftApiError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+            ClusterError::Rejected(e.to_string())
+        }
+        OpenraftApiError::Fatal(f) => ClusterError::Fatal(f.to_string()),
+    }
+}
+
+impl RaftNode {
+    /// Opens the data dir, starts Raft and serves the peer service on
+    /// `cfg.raft_addr`. See [`Bootstrap`] for when the cluster is initialized.
+    pub async fn start(cfg: RaftConfig, boot: Bootstrap) -> Result<RaftNode, RaftError> {
+        let ocfg = cfg.openraft()?;
+        if let Bootstrap::Peers(peers) = &boot {
+            if !peers.contains_key(&cfg.id) {
+                return Err(RaftError::Config(format!(
+                    "initial peers {:?} do not include this node ({})",
+                    peers.keys().collect::<Vec<_>>(),
+                    cfg.id
+                )));
+            }
+        }
+        let (dir, settings) = (cfg.data_dir.clone(), cfg.state_settings.clone());
+        let opened = tokio::task::spawn_blocking(move || crate::store::open(&dir, settings))
+            .await
+            .map_err(|e| RaftError::Fatal(format!("storage open task: {e}")))??;
+        let shared = opened.sm.shared();
+        let committed = opened.log.committed_handle();
+
+        // Bind before starting Raft: a taken port is a startup error, not a node that
+        // silently cannot hear its peers.
+        let listener = tokio::net::TcpListener::bind(cfg.raft_addr)
+            .await
+            .map_err(|source| RaftError::Bind {
+                addr: cfg.raft_addr,
+                source,
+            })?;
+        let local_raft_addr = listener.local_addr().map_err(|source| RaftError::Bind {
+            addr: cfg.raft_addr,
+            source,
+        })?;
+
+        let network = NetworkFactory::new(&cfg.cluster_name);
+        let raft = Raft::new(cfg.id, ocfg, network, opened.log, opened.sm)
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))?;
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let service = RaftServer::new(raft.clone(), &cfg.cluster_name);
+        let task = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = stopped.await;
+                }),
+        );
+
+        let node = RaftNode {
+            id: cfg.id,
+            raft,
+            shared,
+            committed,
+            local_raft_addr,
+            server: Mutex::new(Some(Server { stop, task })),
+            db: Mutex::new(Some(opened.db)),
+        };
+        tracing::info!(
+            node = cfg.id,
+            raft_addr = %local_raft_addr,
+            created = opened.created,
+            "raft node started"
+        );
+
+        if let Bootstrap::Peers(peers) = boot {
+            node.initialize_once(peers).await?;
+        }
+        Ok(node)
+    }
+
+    async fn initialize_once(&self, peers: BTreeMap<NodeId, PeerNode>) -> Result<(), RaftError> {
+        let initialized = self
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| RaftError::Fatal(e.to_string()))?;
+        if initialized {
+            tracing::info!(
+                node = self.id,
+                "existing cluster state found; not initializing"
+            );
+            return Ok(());
+        }
+        match self.raft.initialize(peers.clone()).await {
+            Ok(()) => {
+                tracing::info!(node = self.id, members = ?peers.keys(), "cluster initialized");
+                Ok(())
+            }
+            // A peer initialized first and already replicated to us: same membership.
+            Err(OpenraftApiError::APIError(InitializeError::NotAllowed(e))) => {
+                tracing::info!(node = self.id, reason = %e, "cluster already initialized by a peer");
+                Ok(())
+            }
+            Err(e) => Err(RaftError::Initialize(e.to_string())),
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// The address the peer service actually listens on (useful with port 0).
+    pub fn local_raft_addr(&self) -> SocketAddr {
+        self.local_raft_addr
+    }
+
+    /// Proposes `request`, stamped with this leader's wall clock, and returns its
+    /// outcome once it is committed and applied here. A command the state machine
+    /// rejects is still a successful write: `Ok(Err(StateError))`.
+    pub async fn write(&self, request: Request) -> Result<Result<Applied, StateError>, WriteError> {
+        let proposal = Proposal {
+            request,
+            stamp: Stamp { time_ms: now_ms() },
+        };
+        let resp = self
+            .raft
+            .client_write(LogPayload(proposal))
+            .await
+            .map_err(write_error)?;
+        match resp.data {
+            ApplyResponse::Command(outcome) => Ok(outcome),
+            ApplyResponse::Internal => Err(WriteError::Fatal(format!(
+                "entry {} of a client write applied as a raft-internal entry",
+                resp.log_id
+            ))),
+        }
+    }
+
+    /// Reads the state after confirming leadership with a quorum (ReadIndex) and
+    /// waiting until everything committed before the read is applied: the result
+    /// reflects every write acknowledged before this call started.
+    pub async fn read_linearizable<T>(&self, f: impl FnOnce(&State) -> T) -> Result<T, ReadError> {
+        let read_log_id = self.raft.ensure_linearizable().await.map_err(|e| match e {
+            OpenraftApiError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => redirect(
+                f,
+                |id, leader| ReadError::NotLeader {
+                    leader_id: Some(id),
+                    leader,
+                },
+                ReadError::NoLeader,
+            ),
+            OpenraftApiError::APIError(CheckIsLeaderError::QuorumNotEnough(_)) => {
+                ReadError::NoLeader
+            }
+            OpenraftApiError::Fatal(f) => ReadError::Fatal(f.to_string()),
+        })?;
+        let want = read_log_id.map_or(0, |l| l.index);
+        // openraft already waited for its applied metric; this makes the wait
+        // explicit against our own state lock's index.
+        let mut applied = self.shared.subscribe_applied();
+        applied
+            .wait_for(|a| *a >= want)
+            .await
+            .map_err(|_| ReadError::Fatal("state machine stopped".into()))?;
+        Ok(f(&self.shared.read().state))
+    }
+
+    /// Reads this node's applied state as it is, without contacting anyone: may lag
+    /// the leader (or be from a partitioned minority).
+    pub fn read_stale<T>(&self, f: impl FnOnce(&State) -> T) -> T {
+        f(&self.shared.read().state)
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        NodeStatus::from_metrics(&m, self.committed.load(Ordering::Relaxed))
+    }
+
+    /// The term this node leads in, if it currently believes it is the leader. The
+    /// OVN driver fences the northbound DB with it; a deposed leader's stale belief
+    /// is caught by that fence, not by this call.
+    pub fn leader_term(&self) -> Option<u64> {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        (m.state == ServerState::Leader && m.current_leader == Some(self.id))
+            .then_some(m.current_term)
+    }
+
+    /// openraft's metrics, to follow leadership and term changes.
+    pub fn metrics(&self) -> watch::Receiver<RaftMetrics> {
+        self.raft.metrics()
+    }
+
+    /// The index of the last applied entry, for callers waiting for an index.
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.shared.subscribe_applied()
+    }
+
+    /// Adds a node as a learner and waits until it has caught up with the log.
+    pub async fn add_learner(&self, id: NodeId, node: PeerNode) -> Result<(), ClusterError> {
+        tracing::info!(node = self.id, learner = id, %node, "adding learner");
+        self.raft
+            .add_learner(id, node, true)
+            .await
+            .map(drop)
+            .map_err(cluster_error)
+    }
+
+    /// Makes a learner a voter (joint consensus, committed before returning).
+    pub async fn promote(&self, id: NodeId) -> Result<(), ClusterError> {
+        tracing::info!(node = self.id, voter = id, "promoting learner to voter");
+        self.raft
+            .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+            .await
+            .map(drop)
+            .map_err(cluster_error)
+    }
+
+    /// Adds a node as a voter: first as a learner until caught up, then promoted,
+    /// so the quorum never waits on a node that is still copying the log.
+    pub async fn add_node(&self, id: NodeId, node: PeerNode) -> Result<(), ClusterError> {
+        self.add_learner(id, node).await?;
+        self.promote(id).await
+    }
+
+    /// Removes a voter or a learner from the cluster.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), ClusterError> {
+        let is_voter = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            m.membership_config
+                .membership()
+                .voter_ids()
+                .any(|v| v == id)
+        };
+        tracing::info!(node = self.id, removed = id, is_voter, "removing node");
+        let ids = BTreeSet::from([id]);
+        let change = if is_voter {
+            ChangeMembers::RemoveVoters(ids)
+        } else {
+            ChangeMembers::RemoveNodes(ids)
+        };
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(drop)
+            .map_err(cluster_error)
+    }
+
+    /// Asks openraft to build a snapshot now (in the background).
+    pub async fn trigger_snapshot(&self) -> Result<(), ClusterError> {
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| ClusterError::Fatal(e.to_string()))
+    }
+
+    /// Makes this node start an election now.
+    pub async fn trigger_elect(&self) -> Result<(), ClusterError> {
+        self.raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| ClusterError::Fatal(e.to_string()))
+    }
+
+    /// Stops Raft, then the peer service, then flushes RocksDB. Idempotent.
+    pub async fn shutdown(&self) -> Result<(), RaftError> {
+        tracing::info!(node = self.id, "shutting down raft node");
+        let raft_result = self
+            .raft
+            .shutdown()
+            .await
+            .map_err(|e| RaftError::Shutdown(e.to_string()));
+        let server = self.server.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(s) = server {
+            let _ = s.stop.send(());
+            match s.task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(node = self.id, error = %e, "raft service ended with an error")
+                }
+                Err(e) => tracing::warn!(node = self.id, error = %e, "raft service task failed"),
+            }
+        }
+        let db = self.db.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(db) = db {
+            // Everything acknowledged is already in the synced WAL; the flush only
+            // shortens the next start's WAL replay.
+            tokio::task::spawn_blocking(move || db.flush())
+                .await
+                .map_err(|e| RaftError::Shutdown(e.to_string()))?
+                .map_err(|e| RaftError::Shutdown(format!("rocksdb flush: {e}")))?;
+        }
+        raft_result
+    }
+}

@@ -1,0 +1,312 @@
+//! The applied state: `prismnet_state::State` in memory, plus the Raft bookkeeping
+//! (last applied log id, last membership) and the snapshot file.
+//!
+//! Restart: the state is rebuilt from the latest snapshot; openraft then re-applies
+//! the committed log after it. Nothing else is persisted per entry, so there is no
+//! "applied data ahead of / behind its index" window to reconcile.
+//!
+//! Invariant (enforced in [`StateMachineStore::apply`]): entries are applied exactly
+//! once and without holes: each entry's index is `last_applied + 1` (index 0 on an
+//! empty state machine). A hole or a repeat means the log and the snapshot disagree
+//! (lost snapshot, purged log, bug); it is returned as a `StorageError`, which stops
+//! Raft on this node, instead of guessing.
+
+use std::io::Cursor;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{AnyError, OptionalSend, RaftSnapshotBuilder};
+use prismnet_state::{Settings, State};
+use tokio::sync::watch;
+
+use crate::store::snapshot_file::SnapshotDir;
+use crate::types::{
+    ApplyResponse, Entry, EntryPayload, LogId, Snapshot, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership, TypeConfig,
+};
+
+fn any(e: impl std::fmt::Display) -> AnyError {
+    AnyError::error(e.to_string())
+}
+
+/// What the state machine holds; guarded by one lock so that a reader sees the state
+/// together with the index it reflects.
+#[derive(Debug)]
+pub struct Applied {
+    pub state: State,
+    pub last_applied: Option<LogId>,
+    pub membership: StoredMembership,
+}
+
+/// The applied state, shared between the Raft state machine and readers.
+#[derive(Debug)]
+pub struct SharedState {
+    inner: RwLock<Applied>,
+    /// Index of the last applied entry (blank and membership entries included).
+    applied_tx: watch::Sender<u64>,
+}
+
+impl SharedState {
+    fn new(applied: Applied) -> Arc<SharedState> {
+        let index = applied.last_applied.map_or(0, |l| l.index);
+        Arc::new(SharedState {
+            inner: RwLock::new(applied),
+            applied_tx: watch::Sender::new(index),
+        })
+    }
+
+    /// A poisoned lock means a panic while applying (a bug in the state machine):
+    /// the state may be half-changed, and reads or writes must not continue.
+    pub fn read(&self) -> RwLockReadGuard<'_, Applied> {
+        self.inner
+            .read()
+            .expect("state machine lock poisoned by a panic during apply")
+    }
+
+    pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
+        self.applied_tx.subscribe()
+    }
+}
+
+/// How strictly `apply` checks entry order. Production code has no way to relax
+/// it: only the crate's own conformance test does, because openraft's storage suite
+/// applies blank entries with gaps on purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ApplyOrder {
+    Contiguous,
+    #[cfg(test)]
+    Increasing,
+}
+
+pub struct StateMachineStore {
+    shared: Arc<SharedState>,
+    snapshots: SnapshotDir,
+    order: ApplyOrder,
+}
+
+impl StateMachineStore {
+    /// Opens the state machine from the latest snapshot, or empty with `settings`.
+    /// Errors here are startup errors: a snapshot that exists but cannot be read is
+    /// never replaced by an empty state.
+    pub(crate) fn open(
+        snapshots: SnapshotDir,
+        settings: Settings,
+    ) -> Result<StateMachineStore, String> {
+        let applied = match snapshots.load().map_err(|e| e.to_string())? {
+            None => Applied {
+                state: State::new(settings),
+                last_applied: None,
+                membership: StoredMembership::default(),
+            },
+            Some((meta, data)) => {
+                let state = State::read_snapshot(&data[..]).map_err(|e| e.to_string())?;
+                check_snapshot_fits(&meta, &state)?;
+                tracing::info!(snapshot = %meta, "state restored from snapshot");
+                Applied {
+                    state,
+                    last_applied: meta.last_log_id,
+                    membership: meta.last_membership,
+                }
+            }
+        };
+        Ok(StateMachineStore {
+            shared: SharedState::new(applied),
+            snapshots,
+            order: ApplyOrder::Contiguous,
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_order(mut self, order: ApplyOrder) -> StateMachineStore {
+        self.order = order;
+        self
+    }
+
+    pub fn shared(&self) -> Arc<SharedState> {
+        self.shared.clone()
+    }
+
+    fn write_lock(&self) -> std::sync::RwLockWriteGuard<'_, Applied> {
+        self.shared
+            .inner
+            .write()
+            .expect("state machine lock poisoned by a panic during apply")
+    }
+}
+
+/// A snapshot's state cannot be ahead of the log position its meta claims.
+fn check_snapshot_fits(meta: &SnapshotMeta, state: &State) -> Result<(), String> {
+    let claimed = meta.last_log_id.map_or(0, |l| l.index);
+    if state.last_index() > claimed {
+        return Err(format!(
+            "snapshot state is at index {} but its meta says {claimed}",
+            state.last_index()
+        ));
+    }
+    Ok(())
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let a = self.shared.read();
+        Ok((a.last_applied, a.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResponse>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries = entries.into_iter();
+        let mut replies = Vec::with_capacity(entries.size_hint().0);
+        let mut last = None;
+        for entry in entries {
+            // The lock is taken per entry, so readers interleave with a long batch.
+            let mut a = self.write_lock();
+            let index = entry.log_id.index;
+            let expected = a.last_applied.map_or(0, |l| l.index + 1);
+            let in_order = match self.order {
+                ApplyOrder::Contiguous => index == expected,
+                #[cfg(test)]
+                ApplyOrder::Increasing => index >= expected,
+            };
+            if !in_order {
+                tracing::error!(
+                    index,
+                    expected,
+                    "refusing to apply out of order: the log and the state machine disagree"
+                );
+                return Err(StorageIOError::apply(
+                    entry.log_id,
+                    any(format!(
+                        "entry {} applied after {:?}: expected index {expected}",
+                        entry.log_id, a.last_applied
+                    )),
+                )
+                .into());
+            }
+            let reply = match entry.payload {
+                EntryPayload::Blank => ApplyResponse::Internal,
+                EntryPayload::Normal(p) => ApplyResponse::Command(a.state.apply(index, &p.0)),
+                EntryPayload::Membership(m) => {
+                    a.membership = StoredMembership::new(Some(entry.log_id), m);
+                    ApplyResponse::Internal
+                }
+            };
+            a.last_applied = Some(entry.log_id);
+            last = Some(index);
+            replies.push(reply);
+        }
+        if let Some(index) = last {
+            self.shared.applied_tx.send_replace(index);
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+        SnapshotBuilder {
+            shared: self.shared.clone(),
+            snapshots: self.snapshots.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let sig = Some(meta.signature());
+        let err = |e: String| -> StorageError {
+            StorageIOError::read_snapshot(sig.clone(), any(e)).into()
+        };
+        let data = snapshot.into_inner();
+        let dir = self.snapshots.clone();
+        let meta_c = meta.clone();
+        // Parse (which verifies the checksum and every cross reference) and persist
+        // before anything in memory changes: openraft purges the log once this
+        // returns, so the snapshot must already be durable by then.
+        let state = tokio::task::spawn_blocking(move || -> Result<State, String> {
+            let state = State::read_snapshot(&data[..]).map_err(|e| e.to_string())?;
+            check_snapshot_fits(&meta_c, &state)?;
+            dir.save(&meta_c, &data).map_err(|e| e.to_string())?;
+            Ok(state)
+        })
+        .await
+        .map_err(|e| err(e.to_string()))?
+        .map_err(err)?;
+
+        let index = meta.last_log_id.map_or(0, |l| l.index);
+        {
+            let mut a = self.write_lock();
+            a.state = state;
+            a.last_applied = meta.last_log_id;
+            a.membership = meta.last_membership.clone();
+        }
+        self.shared.applied_tx.send_replace(index);
+        tracing::info!(snapshot = %meta, "installed snapshot from leader");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+        let dir = self.snapshots.clone();
+        let loaded = tokio::task::spawn_blocking(move || dir.load())
+            .await
+            .map_err(|e| StorageIOError::read_snapshot(None, any(e)))?
+            .map_err(|e| StorageIOError::read_snapshot(None, any(e)))?;
+        Ok(loaded.map(|(meta, data)| Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
+    }
+}
+
+/// Builds snapshots off the apply path: a consistent copy is taken under the lock
+/// (a clone), serialization and the fsync happen outside it on a blocking thread.
+pub struct SnapshotBuilder {
+    shared: Arc<SharedState>,
+    snapshots: SnapshotDir,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let (state, last_applied, membership) = {
+            let a = self.shared.read();
+            (a.state.clone(), a.last_applied, a.membership.clone())
+        };
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let snapshot_id = match &last_applied {
+            Some(l) => format!("{}-{}-{nanos:x}", l.leader_id, l.index),
+            None => format!("none-{nanos:x}"),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: last_applied,
+            last_membership: membership,
+            snapshot_id,
+        };
+        let dir = self.snapshots.clone();
+        let meta_c = meta.clone();
+        let data = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            let mut data = Vec::new();
+            state.write_snapshot(&mut data).map_err(|e| e.to_string())?;
+            dir.save(&meta_c, &data).map_err(|e| e.to_string())?;
+            Ok(data)
+        })
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), any(e)))?
+        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), any(e)))?;
+        tracing::info!(snapshot = %meta, bytes = data.len(), "built snapshot");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}
