@@ -4,7 +4,9 @@
 //! CreatePort apply rate, snapshot size and snapshot + restore time.
 //! Figures are recorded in docs/benchmarks.md; nothing here asserts a time.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -14,25 +16,28 @@ use prismnet_state::ipam::{AddressPool, PoolSpec};
 use prismnet_state::model::Ipv6Mode;
 use prismnet_state::{Actor, Command, Id, Outcome, Proposal, Request, Scope, Stamp, State};
 
-/// Counts live heap bytes, so memory per port is measured, not estimated.
+/// Counts live heap bytes (requested sizes), so memory per port is measured, not
+/// estimated; allocates with mimalloc, the allocator prismnetd uses.
 struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size(), Ordering::Relaxed);
-        unsafe { System.alloc(l) }
+        unsafe { MiMalloc.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
+        unsafe { MiMalloc.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
         LIVE.fetch_add(n, Ordering::Relaxed);
         LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        unsafe { System.realloc(p, l, n) }
+        unsafe { MiMalloc.realloc(p, l, n) }
     }
 }
+
+static SAVE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 #[global_allocator]
 static A: Counting = Counting;
@@ -62,26 +67,21 @@ fn report(name: &str, mut v: Vec<Duration>) {
     );
 }
 
-/// Fills a /8 to `fill`, leaving the free addresses scattered evenly, then times
-/// single allocate and release operations.
+/// Fills a /8 to `fill` with the free addresses scattered evenly through the block
+/// (fill everything, then release every k-th address), then times single allocate
+/// and release operations.
 fn latency_at_fill(fill: f64) {
     let mut p = pool("10.0.0.0/8", "10.0.0.1");
     let total = p.free() as u64;
-    let keep_free_every = if fill >= 1.0 {
-        u64::MAX
-    } else {
-        (1.0 / (1.0 - fill)).round() as u64
-    };
-    let target = (total as f64 * fill) as u64;
-    let mut freed = Vec::new();
-    for i in 0..target.max(1) {
-        let ip = p.allocate_next().unwrap();
-        if keep_free_every != u64::MAX && i % keep_free_every == 0 && fill > 0.0 {
-            freed.push(ip);
+    if fill > 0.0 {
+        let mut all = Vec::with_capacity(total as usize);
+        while let Ok(ip) = p.allocate_next() {
+            all.push(ip);
         }
-    }
-    for ip in &freed {
-        p.release(ip);
+        let every = (1.0 / (1.0 - fill)).round() as usize;
+        for ip in all.iter().step_by(every) {
+            p.release(ip);
+        }
     }
     let (mut alloc, mut release) = (Vec::with_capacity(100_000), Vec::with_capacity(100_000));
     for _ in 0..100_000 {
@@ -234,10 +234,14 @@ fn million_ports() {
         (after - before) as f64 / (1 << 20) as f64
     );
 
+    // Sized up front, as a file would be: the figure is the encoder's, not Vec growth.
+    let mut bytes = Vec::with_capacity(256 << 20);
     let t0 = Instant::now();
-    let mut bytes = Vec::new();
     log.state.write_snapshot(&mut bytes).unwrap();
     let write = t0.elapsed();
+    if let Some(path) = SAVE.get() {
+        std::fs::write(path, &bytes).unwrap();
+    }
     let t0 = Instant::now();
     let restored = State::read_snapshot(&bytes[..]).unwrap();
     let read = t0.elapsed();
@@ -246,16 +250,16 @@ fn million_ports() {
         bytes.len() as f64 / (1 << 20) as f64,
         bytes.len() as f64 / PORTS as f64
     );
-    println!("  snapshot write                      {:>8.0?}", write);
-    println!("  snapshot restore (with rebuild)     {:>8.0?}", read);
+    println!("  snapshot write                      {:>8.1?}", write);
+    println!("  snapshot restore (with rebuild)     {:>8.1?}", read);
     println!(
-        "  snapshot + restore                  {:>8.0?}",
+        "  snapshot + restore                  {:>8.1?}",
         write + read
     );
     let t0 = Instant::now();
     let d = restored.digest();
     println!(
-        "  digest                              {:>8.0?}",
+        "  digest                              {:>8.1?}",
         t0.elapsed()
     );
     assert_eq!(d, log.state.digest(), "restore must be identical");
@@ -265,6 +269,22 @@ fn main() {
     // `cargo test --benches` runs bench binaries with --bench absent; keep that fast.
     if !std::env::args().any(|a| a == "--bench") {
         println!("scale: run with `cargo bench -p prismnet-state --bench scale`");
+        return;
+    }
+    // Profiling aid: `scale --bench restore-file PATH` restores a saved snapshot.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "restore-file") {
+        let bytes = std::fs::read(&args[i + 1]).unwrap();
+        let t0 = Instant::now();
+        let s = State::read_snapshot(&bytes[..]).unwrap();
+        println!("restore {:?} ({} ports)", t0.elapsed(), s.port_count());
+        return;
+    }
+    if let Ok(path) = std::env::var("SCALE_SAVE_SNAPSHOT") {
+        SAVE.set(path).ok();
+    }
+    if std::env::args().any(|a| a == "ports") {
+        million_ports();
         return;
     }
     println!("== address pool, single operations ==");

@@ -13,7 +13,7 @@ use crate::limits;
 use crate::model::{ExternalNetwork, FloatingIp, Port, Quotas, SecurityGroup, Subnet, Usage, Vpc};
 use crate::net::Cidr;
 use crate::scope::{Actor, Scope};
-use crate::state::State;
+use crate::state::{device_key, State};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectView {
@@ -223,12 +223,15 @@ impl State {
     pub fn list_ports(&self, actor: &Actor, filter: &PortFilter, page: Page) -> Result<Vec<&Port>> {
         let scope = effective_scope(actor, filter.scope.as_ref())?;
         let mut ids: Vec<Id> = match (&filter.device_id, filter.subnet_id, &scope) {
-            (Some(d), _, _) => self
-                .idx
-                .ports_by_device
-                .range((d.clone(), Id::MIN)..=(d.clone(), Id::MAX))
-                .map(|(_, id)| *id)
-                .collect(),
+            (Some(d), _, _) => {
+                let k = device_key(d);
+                self.idx
+                    .ports_by_device
+                    .range((k, Id::MIN)..=(k, Id::MAX))
+                    .map(|(_, id)| *id)
+                    .filter(|id| &self.ports[id].device_id == d)
+                    .collect()
+            }
             (None, Some(s), _) => {
                 self.subnet_for(actor, s)?;
                 self.port_ids_of_subnet(s).collect()
@@ -239,7 +242,7 @@ impl State {
                 .flat_map(|sn| self.port_ids_of_subnet(sn))
                 .collect(),
             (None, None, None) => {
-                return Ok(page.take(self.ports.keys().copied(), |id| &self.ports[&id]))
+                return Ok(page.take(self.ports.keys().copied(), |id| &*self.ports[&id]))
             }
         };
         ids.sort_unstable();
@@ -249,7 +252,7 @@ impl State {
             filter.subnet_id.is_none_or(|s| p.subnet_id == s)
                 && scope.as_ref().is_none_or(|s| s == ps)
         };
-        Ok(page.take(ids.into_iter().filter(keep), |id| &self.ports[&id]))
+        Ok(page.take(ids.into_iter().filter(keep), |id| &*self.ports[&id]))
     }
 
     pub fn list_security_groups(
@@ -321,7 +324,7 @@ impl State {
     }
 
     pub fn ports(&self) -> impl Iterator<Item = &Port> {
-        self.ports.values()
+        self.ports.values().map(|p| &**p)
     }
 
     pub fn security_groups(&self) -> impl Iterator<Item = &SecurityGroup> {
@@ -336,12 +339,21 @@ impl State {
         self.fips.values()
     }
 
-    /// Ports that are members of a group, in id order.
-    pub fn group_members(&self, group_id: Id) -> impl Iterator<Item = Id> + '_ {
-        self.idx
-            .group_members
-            .range((group_id, Id::MIN)..=(group_id, Id::MAX))
-            .map(|(_, p)| *p)
+    /// Ports that are members of a group, in id order. Scans the group's project
+    /// (bounded by its port quota); a full translation should rather walk all ports
+    /// once.
+    pub fn group_members(&self, group_id: Id) -> Vec<Id> {
+        let Some(g) = self.groups.get(&group_id) else {
+            return Vec::new();
+        };
+        let mut ids: Vec<Id> = self
+            .vpc_ids_of(&g.scope)
+            .flat_map(|v| self.subnet_ids_of_vpc(v))
+            .flat_map(|s| self.port_ids_of_subnet(s))
+            .filter(|p| self.ports[p].security_groups.contains(&group_id))
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// Number of ports in the whole state.

@@ -22,11 +22,13 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::id::Id;
 use crate::model::{ExternalNetwork, FloatingIp, Port, Project, SecurityGroup, Subnet, Vpc};
 use crate::net::Family;
 use crate::request_log::{RequestKey, RequestRecord};
 use crate::settings::Settings;
-use crate::state::State;
+use crate::state::{device_key, State};
+use std::collections::BTreeMap;
 
 const MAGIC: &[u8; 8] = b"PRISMSNP";
 pub const FORMAT_VERSION: u32 = 1;
@@ -217,6 +219,9 @@ fn corrupt(msg: impl Into<String>) -> SnapshotError {
 
 fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
     let mut state: Option<State> = None;
+    // Ports are the bulk of a large state: collected in id order and built into the
+    // map in one pass (densely packed nodes, no per-insert search).
+    let mut ports: Vec<(Id, Box<Port>)> = Vec::new();
     let mut buf = Vec::new();
     let mut records: u64 = 0;
     loop {
@@ -243,6 +248,7 @@ fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
                 return Err(corrupt("checksum or record count mismatch"));
             }
             let mut s = state.ok_or_else(|| corrupt("no header"))?;
+            s.ports = ports.into_iter().collect();
             s.rebuild_derived().map_err(corrupt)?;
             return Ok(s);
         }
@@ -278,8 +284,11 @@ fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
             (s, Record::SecurityGroup(g)) => {
                 s.groups.insert(g.id, g);
             }
-            (s, Record::Port(p)) => {
-                s.ports.insert(p.id, p);
+            (_, Record::Port(p)) => {
+                if ports.last().is_some_and(|(last, _)| *last >= p.id) {
+                    return Err(corrupt("ports out of order"));
+                }
+                ports.push((p.id, Box::new(p)));
             }
             (s, Record::FloatingIp(f)) => {
                 s.fips.insert(f.id, f);
@@ -326,13 +335,15 @@ impl State {
                 .insert((g.scope.clone(), g.name.clone()), g.id);
             usage(&mut self.projects, &g.scope)?.security_groups += 1;
         }
-        let ports = std::mem::take(&mut self.ports);
-        for p in ports.values() {
+        // Bulk build of the per-port indexes: collect, sort, build in one pass.
+        let mut by_subnet = Vec::with_capacity(self.ports.len());
+        let mut by_device = Vec::with_capacity(self.ports.len());
+        let mut ports_per_subnet: BTreeMap<Id, u32> = BTreeMap::new();
+        for p in self.ports.values() {
             let subnet = self
                 .subnets
                 .get_mut(&p.subnet_id)
                 .ok_or("port of missing subnet")?;
-            let scope = subnet.scope.clone();
             for ip in p.fixed_ips() {
                 let f = subnet
                     .family_mut(Family::of(&ip))
@@ -342,16 +353,26 @@ impl State {
                     .map_err(|e| format!("port {} address {ip}: {e}", p.id))?;
             }
             hold_mac(&mut self.macs, p.mac)?;
-            if p.security_groups
-                .iter()
-                .any(|g| !self.groups.contains_key(g))
-            {
-                return Err(format!("port {} in a missing group", p.id));
+            for g in &p.security_groups {
+                if !self.groups.contains_key(g) {
+                    return Err(format!("port {} in a missing group", p.id));
+                }
+                *self.idx.group_port_counts.entry(*g).or_insert(0) += 1;
             }
-            self.index_port(p);
-            usage(&mut self.projects, &scope)?.ports += 1;
+            by_subnet.push((p.subnet_id, p.id));
+            if !p.device_id.is_empty() {
+                by_device.push((device_key(&p.device_id), p.id));
+            }
+            *ports_per_subnet.entry(p.subnet_id).or_insert(0) += 1;
         }
-        self.ports = ports;
+        by_subnet.sort_unstable();
+        by_device.sort_unstable();
+        self.idx.ports_by_subnet = by_subnet.into_iter().collect();
+        self.idx.ports_by_device = by_device.into_iter().collect();
+        for (subnet, n) in ports_per_subnet {
+            let scope = &self.subnets[&subnet].scope;
+            usage(&mut self.projects, scope)?.ports += n;
+        }
         for f in self.fips.values() {
             let net = self
                 .extnets

@@ -22,7 +22,9 @@ pub struct State {
     pub(crate) projects: BTreeMap<Scope, Project>,
     pub(crate) vpcs: BTreeMap<Id, Vpc>,
     pub(crate) subnets: BTreeMap<Id, Subnet>,
-    pub(crate) ports: BTreeMap<Id, Port>,
+    /// Boxed: ids grow with the log, so B-tree nodes fill to about half; keeping the
+    /// large record out of the node halves the memory a port costs.
+    pub(crate) ports: BTreeMap<Id, Box<Port>>,
     pub(crate) groups: BTreeMap<Id, SecurityGroup>,
     pub(crate) extnets: BTreeMap<Id, ExternalNetwork>,
     pub(crate) fips: BTreeMap<Id, FloatingIp>,
@@ -37,13 +39,21 @@ pub(crate) struct Indexes {
     pub vpcs_by_scope: BTreeSet<(Scope, Id)>,
     pub subnets_by_vpc: BTreeSet<(Id, Id)>,
     pub ports_by_subnet: BTreeSet<(Id, Id)>,
-    pub ports_by_device: BTreeSet<(String, Id)>,
-    /// (group, port) for every port in every group.
-    pub group_members: BTreeSet<(Id, Id)>,
+    /// (hash of device id, port): a 24-byte entry instead of a copy of the string;
+    /// readers compare the device id itself.
+    pub ports_by_device: BTreeSet<(u64, Id)>,
+    /// Number of ports in each group that has any (no per-port entries: membership
+    /// lists are derived from the ports when needed).
+    pub group_port_counts: BTreeMap<Id, u32>,
     pub groups_by_name: BTreeMap<(Scope, String), Id>,
     pub fips_by_scope: BTreeSet<(Scope, Id)>,
     /// (port, floating ip) for every associated floating IP.
     pub fips_by_port: BTreeSet<(Id, Id)>,
+}
+
+/// Key of the device index.
+pub(crate) fn device_key(device_id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(device_id.as_bytes())
 }
 
 impl Default for State {

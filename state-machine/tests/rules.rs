@@ -442,7 +442,7 @@ fn security_groups_of_ports() {
             .reason,
         Reason::SecurityGroupInUse
     );
-    assert_eq!(d.state.group_members(web).collect::<Vec<_>>(), vec![p.id]);
+    assert_eq!(d.state.group_members(web), vec![p.id]);
     d.ok(&t, Command::DeletePort { port_id: p.id });
     d.ok(&t, Command::DeleteSecurityGroup { group_id: web });
     // Names are unique per project.

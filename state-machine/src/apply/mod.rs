@@ -178,7 +178,7 @@ impl State {
                 .get(&id)
                 .cloned()
                 .map(|s| View::Subnet(Box::new(s))),
-            Kind::Port => self.ports.get(&id).cloned().map(View::Port),
+            Kind::Port => self.ports.get(&id).map(|p| View::Port((**p).clone())),
             Kind::SecurityGroup => self.groups.get(&id).cloned().map(View::SecurityGroup),
             Kind::ExternalNetwork => self
                 .extnets

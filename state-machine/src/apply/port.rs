@@ -20,7 +20,7 @@ use crate::limits;
 use crate::model::{AddressPair, Port, Subnet};
 use crate::net::{Family, Mac};
 use crate::scope::Scope;
-use crate::state::State;
+use crate::state::{device_key, State};
 use crate::validate;
 
 /// How one of the port's addresses is obtained, decided in the check phase.
@@ -243,7 +243,7 @@ impl State {
             updated_ms: ctx.time_ms,
         };
         self.index_port(&port);
-        self.ports.insert(id, port);
+        self.ports.insert(id, Box::new(port));
         self.usage_mut(&scope).ports += 1;
         Ok(Outcome::Created {
             kind: Kind::Port,
@@ -357,10 +357,10 @@ impl State {
         if !port.device_id.is_empty() {
             self.idx
                 .ports_by_device
-                .insert((port.device_id.clone(), port.id));
+                .insert((device_key(&port.device_id), port.id));
         }
         for g in &port.security_groups {
-            self.idx.group_members.insert((*g, port.id));
+            *self.idx.group_port_counts.entry(*g).or_insert(0) += 1;
         }
     }
 
@@ -368,9 +368,17 @@ impl State {
         self.idx.ports_by_subnet.remove(&(port.subnet_id, port.id));
         self.idx
             .ports_by_device
-            .remove(&(port.device_id.clone(), port.id));
+            .remove(&(device_key(&port.device_id), port.id));
         for g in &port.security_groups {
-            self.idx.group_members.remove(&(*g, port.id));
+            let n = self
+                .idx
+                .group_port_counts
+                .get_mut(g)
+                .expect("an indexed group has a count");
+            *n -= 1;
+            if *n == 0 {
+                self.idx.group_port_counts.remove(g);
+            }
         }
     }
 }

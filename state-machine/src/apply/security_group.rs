@@ -110,15 +110,10 @@ impl State {
                 "the default security group lives as long as its project",
             ));
         }
-        if let Some((_, port)) = self
-            .idx
-            .group_members
-            .range((group_id, Id::MIN)..=(group_id, Id::MAX))
-            .next()
-        {
+        if let Some(n) = self.idx.group_port_counts.get(&group_id) {
             return Err(StateError::new(
                 Reason::SecurityGroupInUse,
-                format!("security group {group_id} is used by port {port}"),
+                format!("security group {group_id} is used by {n} ports"),
             ));
         }
         // Remote groups are in the same project: the scan is bounded by its quotas.
