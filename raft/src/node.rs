@@ -262,7 +262,11 @@ impl RaftNode {
     pub fn status(&self) -> NodeStatus {
         let m = self.raft.metrics();
         let m = m.borrow();
-        NodeStatus::from_metrics(&m, self.committed.load(Ordering::Relaxed))
+        NodeStatus::from_metrics(
+            &m,
+            self.committed.load(Ordering::Relaxed),
+            self.shared.applied_index(),
+        )
     }
 
     /// The term this node leads in, if it currently believes it is the leader. The

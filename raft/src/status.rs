@@ -37,7 +37,7 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
-    pub(crate) fn from_metrics(m: &RaftMetrics, committed: u64) -> NodeStatus {
+    pub(crate) fn from_metrics(m: &RaftMetrics, committed: u64, applied: u64) -> NodeStatus {
         let role = match m.state {
             ServerState::Leader => Role::Leader,
             ServerState::Follower => Role::Follower,
@@ -56,7 +56,8 @@ impl NodeStatus {
                 learners.insert(*id, node.clone());
             }
         }
-        let applied = m.last_applied.map_or(0, |l| l.index);
+        // openraft's metrics report an apply a moment after the state machine did it.
+        let applied = applied.max(m.last_applied.map_or(0, |l| l.index));
         NodeStatus {
             id: m.id,
             role,

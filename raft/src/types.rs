@@ -118,6 +118,10 @@ impl<'de> Deserialize<'de> for LogPayload {
 }
 
 /// What applying one log entry returned.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "moved once per write, from apply to the waiting caller; boxing would add an allocation to every write"
+)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ApplyResponse {
     /// A blank or membership entry: Raft's own, nothing for a client.

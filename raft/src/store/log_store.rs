@@ -85,12 +85,9 @@ impl LogStore {
         &self,
         key: &'static [u8],
     ) -> Result<Option<T>, AnyError> {
-        let what = std::str::from_utf8(key).unwrap_or("meta");
         match self.db.get_cf(self.cf(CF_META), key).map_err(any)? {
             None => Ok(None),
-            Some(bytes) => Ok(Some(
-                codec::decode(meta_name(key), &bytes).map_err(|e| any(format!("{what}: {e}")))?,
-            )),
+            Some(bytes) => Ok(Some(codec::decode(meta_name(key), &bytes).map_err(any)?)),
         }
     }
 
@@ -108,13 +105,11 @@ impl LogStore {
         .map_err(any)
     }
 
-    fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
+    fn last_purged(&self) -> Result<Option<LogId>, AnyError> {
         self.get_meta(KEY_LAST_PURGED)
-            .map_err(|e| StorageIOError::read_logs(e).into())
     }
 
-    fn read_range(&self, start: u64, end: Bound<u64>) -> Result<Vec<Entry>, StorageError> {
-        let read_err = |e: AnyError| -> StorageError { StorageIOError::read_logs(e).into() };
+    fn read_range(&self, start: u64, end: Bound<u64>) -> Result<Vec<Entry>, AnyError> {
         let mut out = Vec::new();
         let key = index_key(start);
         let iter = self.db.iterator_cf(
@@ -122,8 +117,8 @@ impl LogStore {
             IteratorMode::From(&key, Direction::Forward),
         );
         for item in iter {
-            let (k, v) = item.map_err(|e| read_err(any(e)))?;
-            let index = key_index(&k).ok_or_else(|| read_err(any("log key is not 8 bytes")))?;
+            let (k, v) = item.map_err(any)?;
+            let index = key_index(&k).ok_or_else(|| any("log key is not 8 bytes"))?;
             let past_end = match end {
                 Bound::Included(e) => index > e,
                 Bound::Excluded(e) => index >= e,
@@ -132,13 +127,13 @@ impl LogStore {
             if past_end || out.len() >= READ_ENTRIES_MAX {
                 break;
             }
-            let entry: Entry = codec::decode("log entry", &v).map_err(|e| read_err(any(e)))?;
+            let entry: Entry = codec::decode("log entry", &v).map_err(any)?;
             // Invariant: an entry is stored under its own index.
             if entry.log_id.index != index {
-                return Err(read_err(any(format!(
+                return Err(any(format!(
                     "log entry {} stored under index {index}",
                     entry.log_id
-                ))));
+                )));
             }
             out.push(entry);
         }
@@ -166,6 +161,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => 0,
         };
         self.read_range(start, range.end_bound().cloned())
+            .map_err(|e| StorageIOError::read_logs(e).into())
     }
 }
 
@@ -173,7 +169,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     type LogReader = LogStore;
 
     async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
-        let last_purged = self.last_purged()?;
+        let last_purged = self.last_purged().map_err(StorageIOError::read_logs)?;
         let last = self
             .db
             .iterator_cf(self.cf(CF_LOGS), IteratorMode::End)
@@ -274,7 +270,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(%log_id, "purging log");
-        if let Some(prev) = self.last_purged()? {
+        if let Some(prev) = self.last_purged().map_err(StorageIOError::read_logs)? {
             // Invariant: the purge point only moves forward.
             if prev >= log_id {
                 return Ok(());

@@ -64,6 +64,12 @@ impl SharedState {
             .expect("state machine lock poisoned by a panic during apply")
     }
 
+    /// Index of the last applied entry; unlike openraft's metrics, never behind the
+    /// state a reader sees.
+    pub fn applied_index(&self) -> u64 {
+        *self.applied_tx.borrow()
+    }
+
     pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
         self.applied_tx.subscribe()
     }

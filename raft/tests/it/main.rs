@@ -1,0 +1,14 @@
+//! Integration tests of prismnet-raft: real RocksDB in temporary dirs, real sockets
+//! on 127.0.0.1, every node a `RaftNode` in this process.
+//!
+//! | folder/file | surface |
+//! |---|---|
+//! | `harness.rs` | starting, stopping and waiting on in-process clusters |
+//! | `cluster.rs` | election, replication, redirects, failover, restarts, snapshots |
+//! | `membership.rs` | adding and removing nodes, `Join` |
+//! | `data_dir.rs` | refusing damaged or foreign data dirs |
+
+mod cluster;
+mod data_dir;
+mod harness;
+mod membership;
