@@ -7,7 +7,7 @@ use std::sync::Arc;
 use openraft::SnapshotPolicy;
 
 use crate::error::RaftError;
-use crate::network::SNAPSHOT_CHUNK_BYTES;
+use crate::network::{MESSAGE_BYTES_MAX, SNAPSHOT_CHUNK_BYTES};
 use crate::types::PeerNode;
 
 /// Defaults sized for three nodes on two shared cores (see peers.md: heartbeat well
@@ -38,6 +38,8 @@ pub struct RaftConfig {
     pub election_max_ms: u64,
     pub snapshot_logs_since_last: u64,
     pub logs_kept_after_snapshot: u64,
+    /// Snapshots are sent to lagging nodes in chunks of this size.
+    pub snapshot_chunk_bytes: u64,
     /// Used only when the state machine starts empty; afterwards settings are
     /// replicated state.
     pub state_settings: prismnet_state::Settings,
@@ -63,6 +65,7 @@ impl RaftConfig {
             election_max_ms: ELECTION_MAX_MS_DEFAULT,
             snapshot_logs_since_last: SNAPSHOT_LOGS_SINCE_LAST_DEFAULT,
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
+            snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
             state_settings: prismnet_state::Settings::default(),
         }
     }
@@ -79,6 +82,15 @@ impl RaftConfig {
                 "snapshot_logs_since_last must be at least 1".into(),
             ));
         }
+        // A chunk and its envelope must fit in one gRPC message.
+        if self.snapshot_chunk_bytes == 0
+            || self.snapshot_chunk_bytes > (MESSAGE_BYTES_MAX / 2) as u64
+        {
+            return Err(RaftError::Config(format!(
+                "snapshot_chunk_bytes must be 1..={}",
+                MESSAGE_BYTES_MAX / 2
+            )));
+        }
         let c = openraft::Config {
             cluster_name: self.cluster_name.clone(),
             heartbeat_interval: self.heartbeat_ms,
@@ -87,7 +99,7 @@ impl RaftConfig {
             max_payload_entries: APPEND_ENTRIES_MAX,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_logs_since_last),
             max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
-            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
+            snapshot_max_chunk_size: self.snapshot_chunk_bytes,
             ..Default::default()
         };
         c.validate()

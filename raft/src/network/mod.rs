@@ -16,7 +16,7 @@ pub mod proto {
 /// length prefix cannot make a node allocate without limit.
 pub const MESSAGE_BYTES_MAX: usize = 64 << 20;
 
-/// Size of one snapshot chunk on the wire.
+/// Default size of one snapshot chunk on the wire (`RaftConfig::snapshot_chunk_bytes`).
 pub const SNAPSHOT_CHUNK_BYTES: u64 = 1 << 20;
 
 const _: () = assert!(SNAPSHOT_CHUNK_BYTES as usize * 2 <= MESSAGE_BYTES_MAX);

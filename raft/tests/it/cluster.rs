@@ -118,13 +118,15 @@ async fn leader_failover_and_restarted_node_catches_up() {
 /// - small snapshot interval, few logs kept behind a snapshot
 /// - a follower is stopped while 400 entries are written; the leader snapshots and
 ///   purges its log past what the follower has
-/// - the restarted follower can only catch up by receiving the snapshot (chunked
-///   install), and converges
+/// - the restarted follower can only catch up by receiving the snapshot, sent in
+///   4 KiB chunks (the snapshot is several times that), and converges
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lagging_node_catches_up_by_snapshot() {
     let mut c = Cluster::start(3, |cfg| {
         cfg.snapshot_logs_since_last = 50;
         cfg.logs_kept_after_snapshot = 10;
+        // Small chunks, so the transfer takes many install_snapshot RPCs.
+        cfg.snapshot_chunk_bytes = 4096;
     })
     .await;
     let leader_id = c.wait_leader().await;
@@ -151,6 +153,16 @@ async fn lagging_node_catches_up_by_snapshot() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    let snapshot_bytes = leader.read_stale(|s| {
+        let mut buf = Vec::new();
+        s.write_snapshot(&mut buf).unwrap();
+        buf.len()
+    });
+    assert!(
+        snapshot_bytes > 4 * 4096,
+        "snapshot of {snapshot_bytes} bytes is one chunk"
+    );
 
     c.restart(lagging).await;
     c.assert_converged().await;
