@@ -41,6 +41,7 @@ impl Workload {
             scope: self.scope.clone(),
             name: name.to_string(),
             cidr_blocks: vec![cidr],
+            routes: vec![],
         }))
     }
 

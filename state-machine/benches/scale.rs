@@ -171,6 +171,7 @@ fn million_ports() {
             scope: scope.clone(),
             name: "v".into(),
             cidr_blocks: vec!["10.0.0.0/8".parse().unwrap()],
+            routes: vec![],
         }),
     );
     let subnets: Vec<Id> = (0..SUBNETS)

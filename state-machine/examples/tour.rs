@@ -109,6 +109,7 @@ fn main() {
                 "10.0.0.0/16".parse().unwrap(),
                 "fd00:10::/48".parse().unwrap(),
             ],
+            routes: vec![],
         }),
     );
     let web = log.create(
@@ -128,6 +129,7 @@ fn main() {
             scope: scope.clone(),
             name: "ssh".into(),
             description: "ssh from the office".into(),
+            rules: vec![],
         },
     );
     let rule = RuleSpec {

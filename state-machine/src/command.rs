@@ -107,6 +107,8 @@ pub enum Command {
         scope: Scope,
         name: String,
         description: String,
+        /// Rules added with the group (after its default egress rules), atomically.
+        rules: Vec<RuleSpec>,
     },
     DeleteSecurityGroup {
         group_id: Id,
@@ -127,6 +129,8 @@ pub enum Command {
         scope: Scope,
         network_id: Id,
         ip: Option<IpAddr>,
+        /// Associate at once with this port (and fixed IP), atomically.
+        associate: Option<(Id, Option<IpAddr>)>,
     },
     AssociateFloatingIp {
         fip_id: Id,
@@ -169,6 +173,8 @@ pub struct CreateVpc {
     pub scope: Scope,
     pub name: String,
     pub cidr_blocks: Vec<Cidr>,
+    /// Initial static routes (checked as in `UpdateVpc`).
+    pub routes: Vec<StaticRoute>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -83,6 +83,7 @@ fn vpc_blocks_are_validated() {
             scope: scope("a"),
             name: "v".into(),
             cidr_blocks: blocks.iter().map(|c| c.parse().unwrap()).collect(),
+            routes: vec![],
         })
     };
     assert_eq!(d.err(&t, mk(&[])).reason, Reason::InvalidCidr);
@@ -100,6 +101,7 @@ fn vpc_blocks_are_validated() {
         scope: scope("a"),
         name: "x".repeat(64),
         cidr_blocks: vec!["10.9.0.0/16".parse().unwrap()],
+        routes: vec![],
     });
     assert_eq!(d.err(&t, bad).reason, Reason::InvalidName);
 }
@@ -372,6 +374,7 @@ fn security_groups_of_ports() {
             scope: scope("a"),
             name: "web".into(),
             description: String::new(),
+            rules: vec![],
         },
     ));
     // No groups named: `default`.
@@ -450,6 +453,7 @@ fn security_groups_of_ports() {
         scope: scope("a"),
         name: "default".into(),
         description: String::new(),
+        rules: vec![],
     };
     assert_eq!(d.err(&t, dup).reason, Reason::NameInUse);
 }
@@ -464,6 +468,7 @@ fn security_group_rules() {
             scope: scope("a"),
             name: "ssh".into(),
             description: String::new(),
+            rules: vec![],
         },
     ));
     let rule = |protocol, min: Option<u16>, max: Option<u16>| RuleSpec {
@@ -515,6 +520,7 @@ fn security_group_rules() {
             scope: scope("a"),
             name: "db".into(),
             description: String::new(),
+            rules: vec![],
         },
     ));
     let mut remote = rule(Protocol::Udp, Some(53), None);
@@ -599,6 +605,7 @@ fn quotas_are_enforced() {
         scope: scope("a"),
         name: "v".into(),
         cidr_blocks: vec!["10.1.0.0/16".parse().unwrap()],
+        routes: vec![],
     };
     assert_eq!(
         d.err(&t, Command::CreateVpc(vpc2)).reason,
@@ -659,6 +666,7 @@ fn tenants_cannot_see_or_touch_each_other() {
         scope: scope("a"),
         name: "v".into(),
         cidr_blocks: vec!["10.1.0.0/16".parse().unwrap()],
+        routes: vec![],
     };
     assert_eq!(
         d.err(&b, Command::CreateVpc(other_scope)).reason,
@@ -816,6 +824,7 @@ fn floating_ips_and_gateways() {
             scope: scope("a"),
             network_id: net,
             ip: None,
+            associate: None,
         },
     ));
     let assoc = Command::AssociateFloatingIp {
@@ -857,6 +866,7 @@ fn floating_ips_and_gateways() {
             scope: scope("a"),
             network_id: net,
             ip: Some(ip("203.0.113.77")),
+            associate: None,
         },
     ));
     let dup = Command::AssociateFloatingIp {
@@ -869,6 +879,7 @@ fn floating_ips_and_gateways() {
         scope: scope("a"),
         network_id: net,
         ip: Some(ip("203.0.113.77")),
+        associate: None,
     };
     assert_eq!(d.err(&t, taken).reason, Reason::IpInUse);
     // Deleting the port disassociates; then the gateway can be cleared.
@@ -1013,6 +1024,7 @@ fn snapshot_restore_is_identical_and_behaves_identically() {
             scope: scope("a"),
             network_id: net,
             ip: None,
+            associate: None,
         },
     ));
     d.ok(
@@ -1071,4 +1083,92 @@ fn snapshot_restore_is_identical_and_behaves_identically() {
 fn mac_type_round_trips() {
     let m: Mac = "02:70:6e:00:00:01".parse().unwrap();
     assert_eq!(m.to_string(), "02:70:6e:00:00:01");
+}
+
+#[test]
+fn creations_with_their_extras_are_atomic() {
+    // - a VPC created with routes checks them like an update
+    // - a group created with rules checks each against the defaults and the others
+    // - a floating IP created with an association checks it; a failure creates nothing
+    let mut d = Driver::default();
+    let net = extnet(&mut d);
+    let t = tenant("a");
+    let route = |via: &str| StaticRoute {
+        destination: "192.168.0.0/16".parse().unwrap(),
+        nexthop: ip(via),
+    };
+    let vpc = |routes| {
+        Command::CreateVpc(prismnet_state::command::CreateVpc {
+            scope: scope("a"),
+            name: "v".into(),
+            cidr_blocks: vec!["10.0.0.0/16".parse().unwrap()],
+            routes,
+        })
+    };
+    assert_eq!(
+        d.err(&t, vpc(vec![route("172.16.0.1")])).reason,
+        Reason::InvalidRoute
+    );
+    assert!(
+        d.state.project(&t, &scope("a")).is_err(),
+        "a refused first command creates no project"
+    );
+    let v = created_id(&d.ok(&t, vpc(vec![route("10.0.0.9")])));
+    assert_eq!(d.state.vpc(&t, v).unwrap().routes.len(), 1);
+
+    let ssh = RuleSpec {
+        direction: Direction::Ingress,
+        ethertype: Family::V4,
+        protocol: Protocol::Tcp,
+        port_min: Some(22),
+        port_max: None,
+        remote_cidr: None,
+        remote_group: Some(group("default")),
+    };
+    let sg = |name: &str, rules: Vec<RuleSpec>| Command::CreateSecurityGroup {
+        scope: scope("a"),
+        name: name.into(),
+        description: String::new(),
+        rules,
+    };
+    assert_eq!(
+        d.err(&t, sg("web", vec![ssh.clone(), ssh.clone()])).reason,
+        Reason::RuleExists
+    );
+    let mut unknown = ssh.clone();
+    unknown.remote_group = Some(group("nope"));
+    assert_eq!(d.err(&t, sg("web", vec![unknown])).reason, Reason::NotFound);
+    let web = created_id(&d.ok(&t, sg("web", vec![ssh])));
+    let g = d.state.security_group(&t, web).unwrap();
+    assert_eq!(g.rules.len(), 3);
+    let ids: std::collections::BTreeSet<Id> = g.rules.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 3, "every rule has its own id");
+
+    let s = d.subnet(&t, v, Some("10.0.1.0/24"), None);
+    let p = d.port(&t, s);
+    let fip = |associate| Command::CreateFloatingIp {
+        scope: scope("a"),
+        network_id: net,
+        ip: None,
+        associate,
+    };
+    assert_eq!(
+        d.err(&t, fip(Some((p.id, None)))).reason,
+        Reason::NoExternalGateway
+    );
+    assert!(d
+        .state
+        .list_floating_ips(&t, None, Page::default())
+        .unwrap()
+        .is_empty());
+    d.ok(
+        &t,
+        Command::SetVpcGateway {
+            vpc_id: v,
+            network_id: net,
+            enable_snat: true,
+        },
+    );
+    let f = created_id(&d.ok(&t, fip(Some((p.id, None)))));
+    assert_eq!(d.state.floating_ip(&t, f).unwrap().port_id, Some(p.id));
 }

@@ -16,84 +16,33 @@ use crate::error::{Reason, Result, StateError};
 use crate::id::Id;
 use crate::model::FloatingIp;
 use crate::net::Family;
-use crate::scope::Scope;
+use crate::scope::{Actor, Scope};
 use crate::state::State;
 
+/// What an association needs checked, whether the floating IP exists yet or not.
+struct FipTarget<'a> {
+    /// None while the floating IP is being created.
+    id: Option<Id>,
+    scope: &'a Scope,
+    network_id: Id,
+    ip: IpAddr,
+}
+
 impl State {
-    pub(super) fn create_floating_ip(
-        &mut self,
-        ctx: &mut Ctx,
-        scope: &Scope,
-        network_id: Id,
-        ip: Option<IpAddr>,
-    ) -> Result<Outcome> {
-        State::check_create_scope(ctx.actor, scope)?;
-        let net = self.extnet(network_id)?;
-        let pool = &net.addresses.pool;
-        let block = format!("external network {network_id}");
-        let requested = ip.is_some();
-        let ip = match ip {
-            Some(ip) => {
-                pool.check_specific(&ip)
-                    .map_err(|e| pool_error(e, Some(&ip), &block))?;
-                ip
-            }
-            None => pool.peek_next().map_err(|_| {
-                StateError::new(
-                    Reason::ExternalNetworkFull,
-                    format!("{block} has no free address"),
-                )
-            })?,
-        };
-        self.check_quota(scope, Counted::FloatingIps, 1)?;
-
-        self.ensure_project(ctx, scope);
-        let pool = &mut self
-            .extnets
-            .get_mut(&network_id)
-            .expect("checked above")
-            .addresses
-            .pool;
-        if requested {
-            pool.allocate_specific(&ip).expect("checked above");
-        } else {
-            pool.allocate_next().expect("peeked above");
-        }
-        let id = ctx.new_id();
-        self.fips.insert(
-            id,
-            FloatingIp {
-                id,
-                scope: scope.clone(),
-                network_id,
-                ip,
-                port_id: None,
-                fixed_ip: None,
-                created_ms: ctx.time_ms,
-                updated_ms: ctx.time_ms,
-            },
-        );
-        self.idx.fips_by_scope.insert((scope.clone(), id));
-        self.usage_mut(scope).floating_ips += 1;
-        Ok(Outcome::Created {
-            kind: Kind::FloatingIp,
-            id,
-        })
-    }
-
-    pub(super) fn associate_floating_ip(
-        &mut self,
-        ctx: &mut Ctx,
-        fip_id: Id,
+    /// Checks that `target` may be associated with (`port_id`, `fixed_ip`) and returns
+    /// the fixed IP to use. Changes nothing.
+    fn check_association(
+        &self,
+        actor: &Actor,
+        target: &FipTarget,
         port_id: Id,
         fixed_ip: Option<IpAddr>,
-    ) -> Result<Outcome> {
-        let fip = self.fip_for(ctx.actor, fip_id)?;
-        let port = self.port_for(ctx.actor, port_id)?;
-        if self.port_scope(port) != &fip.scope {
+    ) -> Result<IpAddr> {
+        let port = self.port_for(actor, port_id)?;
+        if self.port_scope(port) != target.scope {
             return Err(StateError::not_found("port", port_id));
         }
-        let family = Family::of(&fip.ip);
+        let family = Family::of(&target.ip);
         let fixed = match fixed_ip {
             Some(ip) if port.fixed_ips().any(|p| p == ip) => ip,
             Some(ip) => {
@@ -117,7 +66,7 @@ impl State {
                 Reason::IpFamilyMismatch,
                 format!(
                     "floating ip {} and fixed ip {fixed} are of different families",
-                    fip.ip
+                    target.ip
                 ),
             ));
         }
@@ -125,13 +74,13 @@ impl State {
         if !vpc
             .gateway
             .as_ref()
-            .is_some_and(|g| g.network_id == fip.network_id)
+            .is_some_and(|g| g.network_id == target.network_id)
         {
             return Err(StateError::new(
                 Reason::NoExternalGateway,
                 format!(
                     "vpc {} has no gateway on external network {}",
-                    vpc.id, fip.network_id
+                    vpc.id, target.network_id
                 ),
             ));
         }
@@ -139,22 +88,127 @@ impl State {
             .idx
             .fips_by_port
             .range((port_id, Id::MIN)..=(port_id, Id::MAX))
-            .any(|(_, other)| *other != fip_id && self.fips[other].fixed_ip == Some(fixed));
+            .any(|(_, other)| {
+                Some(*other) != target.id && self.fips[other].fixed_ip == Some(fixed)
+            });
         if taken {
             return Err(StateError::new(
                 Reason::IpInUse,
                 format!("{fixed} of port {port_id} already has a floating ip"),
             ));
         }
+        Ok(fixed)
+    }
 
-        if self.fips[&fip_id].port_id.is_some() {
-            self.unassociate(fip_id, ctx.time_ms);
-        }
-        let fip = self.fips.get_mut(&fip_id).expect("checked above");
+    /// Associates an existing floating IP; the caller checked with `check_association`.
+    fn set_association(&mut self, fip_id: Id, port_id: Id, fixed: IpAddr, time_ms: u64) {
+        self.unassociate(fip_id, time_ms);
+        let fip = self
+            .fips
+            .get_mut(&fip_id)
+            .expect("caller checked the floating ip exists");
         fip.port_id = Some(port_id);
         fip.fixed_ip = Some(fixed);
-        fip.updated_ms = ctx.time_ms;
+        fip.updated_ms = time_ms;
         self.idx.fips_by_port.insert((port_id, fip_id));
+    }
+
+    pub(super) fn create_floating_ip(
+        &mut self,
+        ctx: &mut Ctx,
+        scope: &Scope,
+        network_id: Id,
+        ip: Option<IpAddr>,
+        associate: Option<(Id, Option<IpAddr>)>,
+    ) -> Result<Outcome> {
+        State::check_create_scope(ctx.actor, scope)?;
+        let net = self.extnet(network_id)?;
+        let pool = &net.addresses.pool;
+        let block = format!("external network {network_id}");
+        let requested = ip.is_some();
+        let ip = match ip {
+            Some(ip) => {
+                pool.check_specific(&ip)
+                    .map_err(|e| pool_error(e, Some(&ip), &block))?;
+                ip
+            }
+            None => pool.peek_next().map_err(|_| {
+                StateError::new(
+                    Reason::ExternalNetworkFull,
+                    format!("{block} has no free address"),
+                )
+            })?,
+        };
+        let target = FipTarget {
+            id: None,
+            scope,
+            network_id,
+            ip,
+        };
+        let association = match associate {
+            Some((port_id, fixed_ip)) => Some((
+                port_id,
+                self.check_association(ctx.actor, &target, port_id, fixed_ip)?,
+            )),
+            None => None,
+        };
+        self.check_quota(scope, Counted::FloatingIps, 1)?;
+
+        self.ensure_project(ctx, scope);
+        let pool = &mut self
+            .extnets
+            .get_mut(&network_id)
+            .expect("checked above")
+            .addresses
+            .pool;
+        if requested {
+            pool.allocate_specific(&ip).expect("checked above");
+        } else {
+            let got = pool.allocate_next().expect("peeked above");
+            assert_eq!(got, ip, "pool changed between check and change");
+        }
+        let id = ctx.new_id();
+        self.fips.insert(
+            id,
+            FloatingIp {
+                id,
+                scope: scope.clone(),
+                network_id,
+                ip,
+                port_id: None,
+                fixed_ip: None,
+                created_ms: ctx.time_ms,
+                updated_ms: ctx.time_ms,
+            },
+        );
+        self.idx.fips_by_scope.insert((scope.clone(), id));
+        self.usage_mut(scope).floating_ips += 1;
+        if let Some((port_id, fixed)) = association {
+            self.set_association(id, port_id, fixed, ctx.time_ms);
+        }
+        Ok(Outcome::Created {
+            kind: Kind::FloatingIp,
+            id,
+        })
+    }
+
+    pub(super) fn associate_floating_ip(
+        &mut self,
+        ctx: &mut Ctx,
+        fip_id: Id,
+        port_id: Id,
+        fixed_ip: Option<IpAddr>,
+    ) -> Result<Outcome> {
+        let fip = self.fip_for(ctx.actor, fip_id)?;
+        let target = FipTarget {
+            id: Some(fip_id),
+            scope: &fip.scope,
+            network_id: fip.network_id,
+            ip: fip.ip,
+        };
+        let fixed = self.check_association(ctx.actor, &target, port_id, fixed_ip)?;
+
+        self.set_association(fip_id, port_id, fixed, ctx.time_ms);
         Ok(Outcome::Updated {
             kind: Kind::FloatingIp,
             id: fip_id,

@@ -135,7 +135,8 @@ impl State {
                 scope,
                 name,
                 description,
-            } => self.create_security_group(ctx, scope, name, description),
+                rules,
+            } => self.create_security_group(ctx, scope, name, description, rules),
             Command::DeleteSecurityGroup { group_id } => self.delete_security_group(ctx, *group_id),
             Command::AddSecurityGroupRule { group_id, rule } => self.add_rule(ctx, *group_id, rule),
             Command::RemoveSecurityGroupRule { group_id, rule_id } => {
@@ -149,7 +150,8 @@ impl State {
                 scope,
                 network_id,
                 ip,
-            } => self.create_floating_ip(ctx, scope, *network_id, *ip),
+                associate,
+            } => self.create_floating_ip(ctx, scope, *network_id, *ip, *associate),
             Command::AssociateFloatingIp {
                 fip_id,
                 port_id,

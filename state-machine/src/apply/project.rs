@@ -70,7 +70,10 @@ impl State {
             return;
         }
         let group_id = ctx.new_id();
-        let rules = default_group_rules(ctx, group_id);
+        let mut rules = default_group_rules(group_id);
+        for r in &mut rules {
+            r.id = ctx.new_id();
+        }
         let group = SecurityGroup {
             id: group_id,
             scope: scope.clone(),
@@ -100,12 +103,13 @@ impl State {
     }
 }
 
-/// As in Neutron: all egress, and ingress from members of the same group.
-fn default_group_rules(ctx: &mut Ctx, group_id: crate::id::Id) -> Vec<Rule> {
-    let mut rules = egress_any_rules(ctx);
+/// As in Neutron: all egress, and ingress from members of the same group. Rule ids
+/// are placeholders until the caller assigns them.
+fn default_group_rules(group_id: crate::id::Id) -> Vec<Rule> {
+    let mut rules = egress_any_rules();
     for ethertype in [Family::V4, Family::V6] {
         rules.push(Rule {
-            id: ctx.new_id(),
+            id: crate::id::Id::MIN,
             direction: Direction::Ingress,
             ethertype,
             protocol: Protocol::Any,
@@ -118,11 +122,12 @@ fn default_group_rules(ctx: &mut Ctx, group_id: crate::id::Id) -> Vec<Rule> {
 }
 
 /// The rules every new group starts with: allow all egress (Neutron's behaviour).
-pub(crate) fn egress_any_rules(ctx: &mut Ctx) -> Vec<Rule> {
+/// Rule ids are placeholders (`Id::MIN`) until the caller assigns them.
+pub(crate) fn egress_any_rules() -> Vec<Rule> {
     [Family::V4, Family::V6]
         .into_iter()
         .map(|ethertype| Rule {
-            id: ctx.new_id(),
+            id: crate::id::Id::MIN,
             direction: Direction::Egress,
             ethertype,
             protocol: Protocol::Any,

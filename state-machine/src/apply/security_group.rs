@@ -59,6 +59,7 @@ impl State {
         scope: &Scope,
         name: &str,
         description: &str,
+        extra: &[RuleSpec],
     ) -> Result<Outcome> {
         State::check_create_scope(ctx.actor, scope)?;
         validate::name("security group", name, true)?;
@@ -75,10 +76,20 @@ impl State {
             ));
         }
         self.check_quota(scope, Counted::SecurityGroups, 1)?;
+        // Check the requested rules against the defaults and each other, with
+        // placeholder ids: ids are drawn only in the change phase.
+        let (quotas, _) = self.quota_view(scope);
+        let mut rules = egress_any_rules();
+        for spec in extra {
+            let rule = self.check_rule(scope, &rules, quotas.rules_per_group, spec)?;
+            rules.push(rule);
+        }
 
         self.ensure_project(ctx, scope);
         let id = ctx.new_id();
-        let rules = egress_any_rules(ctx);
+        for r in &mut rules {
+            r.id = ctx.new_id();
+        }
         self.groups.insert(
             id,
             SecurityGroup {
@@ -145,17 +156,19 @@ impl State {
         })
     }
 
-    pub(super) fn add_rule(
-        &mut self,
-        ctx: &mut Ctx,
-        group_id: Id,
+    /// Checks `spec` as a new rule of a group of `scope` that has `existing` rules
+    /// and may have `max` rules; returns the rule with a placeholder id.
+    fn check_rule(
+        &self,
+        scope: &Scope,
+        existing: &[Rule],
+        max: u32,
         spec: &RuleSpec,
-    ) -> Result<Outcome> {
-        let group = self.group_for(ctx.actor, group_id)?;
+    ) -> Result<Rule> {
         check_rule_shape(spec)?;
         let remote = match (&spec.remote_cidr, &spec.remote_group) {
             (Some(c), _) => Remote::Cidr(*c),
-            (None, Some(r)) => Remote::Group(self.resolve_group(&group.scope, r)?),
+            (None, Some(r)) => Remote::Group(self.resolve_group(scope, r)?),
             (None, None) => Remote::Any,
         };
         // A single port means the range of that one port.
@@ -172,19 +185,30 @@ impl State {
             port_max,
             remote,
         };
-        if group.rules.iter().any(|r| r.same_match(&rule)) {
+        if existing.iter().any(|r| r.same_match(&rule)) {
             return Err(StateError::new(
                 Reason::RuleExists,
                 "the group already has a rule matching the same traffic",
             ));
         }
-        let max = self.projects[&group.scope].quotas.rules_per_group;
-        if group.rules.len() >= max as usize {
+        if existing.len() >= max as usize {
             return Err(StateError::new(
                 Reason::QuotaExceeded,
                 format!("a security group may have at most {max} rules"),
             ));
         }
+        Ok(rule)
+    }
+
+    pub(super) fn add_rule(
+        &mut self,
+        ctx: &mut Ctx,
+        group_id: Id,
+        spec: &RuleSpec,
+    ) -> Result<Outcome> {
+        let group = self.group_for(ctx.actor, group_id)?;
+        let max = self.projects[&group.scope].quotas.rules_per_group;
+        let rule = self.check_rule(&group.scope, &group.rules, max, spec)?;
 
         let rule_id = ctx.new_id();
         let group = self.groups.get_mut(&group_id).expect("checked above");

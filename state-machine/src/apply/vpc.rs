@@ -66,6 +66,7 @@ impl State {
         State::check_create_scope(ctx.actor, &c.scope)?;
         validate::name("vpc", &c.name, true)?;
         check_blocks(&c.cidr_blocks)?;
+        self.check_routes(None, &c.cidr_blocks, &c.routes)?;
         self.check_quota(&c.scope, Counted::Vpcs, 1)?;
 
         self.ensure_project(ctx, &c.scope);
@@ -78,7 +79,7 @@ impl State {
                 name: c.name.clone(),
                 cidr_blocks: c.cidr_blocks.clone(),
                 gateway: None,
-                routes: Vec::new(),
+                routes: c.routes.clone(),
                 created_ms: ctx.time_ms,
                 updated_ms: ctx.time_ms,
             },
@@ -100,7 +101,7 @@ impl State {
         blocks.extend(c.add_cidr_blocks.iter().copied());
         check_blocks(&blocks)?;
         if let Some(routes) = &c.routes {
-            self.check_routes(vpc, &blocks, routes)?;
+            self.check_routes(vpc.gateway.as_ref(), &blocks, routes)?;
         }
 
         let vpc = self.vpcs.get_mut(&c.vpc_id).expect("checked above");
@@ -118,12 +119,16 @@ impl State {
         })
     }
 
-    fn check_routes(&self, vpc: &Vpc, blocks: &[Cidr], routes: &[StaticRoute]) -> Result<()> {
+    /// Next hops must be reachable: in one of `blocks`, or on the network of
+    /// `gateway`.
+    fn check_routes(
+        &self,
+        gateway: Option<&ExternalGateway>,
+        blocks: &[Cidr],
+        routes: &[StaticRoute],
+    ) -> Result<()> {
         validate::count("static routes", routes.len(), limits::ROUTES_MAX)?;
-        let extnet = vpc
-            .gateway
-            .as_ref()
-            .and_then(|g| self.extnets.get(&g.network_id));
+        let extnet = gateway.and_then(|g| self.extnets.get(&g.network_id));
         for (i, r) in routes.iter().enumerate() {
             validate::route(&r.destination, &r.nexthop)?;
             let reachable = blocks.iter().any(|b| b.contains_ip(&r.nexthop))

@@ -106,6 +106,7 @@ impl Driver {
                 scope: scope(project),
                 name: "vpc".into(),
                 cidr_blocks: cidrs.iter().map(|c| c.parse().unwrap()).collect(),
+                routes: vec![],
             }),
         );
         created_id(&a)
