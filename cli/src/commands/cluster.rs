@@ -1,0 +1,83 @@
+//! `prismctl cluster ...`
+
+use clap::Subcommand;
+use prismnet_api::v1::{
+    AddNodeRequest, ClusterStatusRequest, RemoveNodeRequest, TriggerSnapshotRequest,
+};
+
+use crate::error::CliError;
+use crate::output::cluster::{ClusterStatusOut, SnapshotOut};
+use crate::Ctx;
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCmd {
+    /// Membership, roles and health as the node asked sees them (never redirected:
+    /// with several endpoints, the first one that answers).
+    Status,
+    /// Add a node: as a learner, then promoted to voter once it caught up.
+    AddNode {
+        /// Node id.
+        #[arg(long)]
+        id: u64,
+        /// The node's Raft address.
+        #[arg(long, value_name = "HOST:PORT")]
+        raft_addr: String,
+        /// The node's API address.
+        #[arg(long, value_name = "HOST:PORT")]
+        api_addr: String,
+    },
+    /// Remove a node from the cluster.
+    RemoveNode {
+        #[arg(long)]
+        id: u64,
+    },
+    /// Snapshot the Raft state of the node asked.
+    Snapshot,
+}
+
+pub async fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
+    match cmd {
+        ClusterCmd::Status => {
+            let s = ctx.client.cluster_status(ClusterStatusRequest {}).await?;
+            ctx.print_one(&ClusterStatusOut::from(s))
+        }
+        ClusterCmd::AddNode {
+            id,
+            raft_addr,
+            api_addr,
+        } => {
+            let s = ctx.write(
+                ctx.client
+                    .add_node(AddNodeRequest {
+                        request_id: ctx.request_id(),
+                        id,
+                        raft_addr,
+                        api_addr,
+                    })
+                    .await,
+            )?;
+            ctx.print_one(&ClusterStatusOut::from(s))
+        }
+        ClusterCmd::RemoveNode { id } => {
+            let s = ctx.write(
+                ctx.client
+                    .remove_node(RemoveNodeRequest {
+                        request_id: ctx.request_id(),
+                        id,
+                    })
+                    .await,
+            )?;
+            ctx.print_one(&ClusterStatusOut::from(s))
+        }
+        ClusterCmd::Snapshot => {
+            let s = ctx.write(
+                ctx.client
+                    .trigger_snapshot(TriggerSnapshotRequest {
+                        request_id: ctx.request_id(),
+                    })
+                    .await,
+            )?;
+            ctx.print_one(&SnapshotOut::from(s))
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Cluster status and snapshots.
+
+use prismnet_api::v1::{self, NodeRole};
+use serde::Serialize;
+
+use super::{opt, Detail, Row};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MemberOut {
+    pub id: u64,
+    pub raft_addr: String,
+    pub api_addr: String,
+    /// `leader`, `follower`, `learner`, `candidate` or `unknown`.
+    pub role: &'static str,
+    /// Replication progress as the leader sees it; `null` in a follower's answer.
+    pub matched_index: Option<u64>,
+    pub reachable: bool,
+    pub last_contact_ms_ago: u64,
+    pub ovn_nb_connected: bool,
+    /// `null` when healthy.
+    pub error: Option<String>,
+}
+
+pub fn role_name(role: NodeRole) -> &'static str {
+    match role {
+        NodeRole::Leader => "leader",
+        NodeRole::Follower => "follower",
+        NodeRole::Learner => "learner",
+        NodeRole::Candidate => "candidate",
+        NodeRole::Unspecified => "unknown",
+    }
+}
+
+impl From<v1::NodeStatus> for MemberOut {
+    fn from(n: v1::NodeStatus) -> Self {
+        let health = n.health.clone().unwrap_or_default();
+        MemberOut {
+            role: role_name(n.role()),
+            id: n.id,
+            raft_addr: n.raft_addr,
+            api_addr: n.api_addr,
+            matched_index: n.matched_index,
+            reachable: health.reachable,
+            last_contact_ms_ago: health.last_contact_ms_ago,
+            ovn_nb_connected: health.ovn_nb_connected,
+            error: opt(&health.error),
+        }
+    }
+}
+
+impl Row for MemberOut {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "ID",
+            "ROLE",
+            "RAFT_ADDR",
+            "API_ADDR",
+            "MATCHED",
+            "REACHABLE",
+            "LAST_CONTACT",
+            "OVN_NB",
+            "ERROR",
+        ]
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.role.to_string(),
+            self.raft_addr.clone(),
+            self.api_addr.clone(),
+            self.matched_index
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| "-".to_string()),
+            super::yes_no(self.reachable),
+            format!("{}ms", self.last_contact_ms_ago),
+            super::yes_no(self.ovn_nb_connected),
+            super::cell_opt(&self.error),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterStatusOut {
+    /// The node that answered.
+    pub node_id: u64,
+    /// `null` when the node asked knows no leader (e.g. during an election).
+    pub leader_id: Option<u64>,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub members: Vec<MemberOut>,
+}
+
+impl From<v1::ClusterStatusResponse> for ClusterStatusOut {
+    fn from(s: v1::ClusterStatusResponse) -> Self {
+        ClusterStatusOut {
+            node_id: s.node_id,
+            leader_id: s.leader_id,
+            term: s.term,
+            commit_index: s.commit_index,
+            applied_index: s.applied_index,
+            members: s.nodes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl Detail for ClusterStatusOut {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("node_id", self.node_id.to_string()),
+            (
+                "leader_id",
+                self.leader_id
+                    .map(|l| l.to_string())
+                    .unwrap_or_else(|| "none".to_string()),
+            ),
+            ("term", self.term.to_string()),
+            ("commit_index", self.commit_index.to_string()),
+            ("applied_index", self.applied_index.to_string()),
+        ]
+    }
+    fn sections(&self) -> Vec<(&'static str, String)> {
+        vec![("members", super::rows(&self.members))]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotOut {
+    pub node_id: u64,
+    pub snapshot_index: u64,
+}
+
+impl From<v1::TriggerSnapshotResponse> for SnapshotOut {
+    fn from(s: v1::TriggerSnapshotResponse) -> Self {
+        SnapshotOut {
+            node_id: s.node_id,
+            snapshot_index: s.snapshot_index,
+        }
+    }
+}
+
+impl Detail for SnapshotOut {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("node_id", self.node_id.to_string()),
+            ("snapshot_index", self.snapshot_index.to_string()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{one, Format};
+
+    fn node(id: u64, role: NodeRole) -> v1::NodeStatus {
+        v1::NodeStatus {
+            id,
+            raft_addr: format!("10.0.0.{id}:7000"),
+            api_addr: format!("10.0.0.{id}:7001"),
+            role: role as i32,
+            matched_index: None,
+            health: Some(v1::NodeHealth {
+                reachable: true,
+                last_contact_ms_ago: 12,
+                ovn_nb_connected: false,
+                error: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn json_shape_with_and_without_leader() {
+        let mut s = v1::ClusterStatusResponse {
+            node_id: 2,
+            leader_id: None,
+            term: 7,
+            commit_index: 10,
+            applied_index: 10,
+            nodes: vec![
+                node(1, NodeRole::Candidate),
+                node(2, NodeRole::Follower),
+                node(3, NodeRole::Learner),
+            ],
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&one(Format::Json, &ClusterStatusOut::from(s.clone())).unwrap())
+                .unwrap();
+        assert_eq!(j["leader_id"], serde_json::Value::Null);
+        assert!(j.as_object().unwrap().contains_key("leader_id"));
+        assert_eq!(j["term"], 7);
+        assert_eq!(j["members"][0]["role"], "candidate");
+        assert_eq!(j["members"][1]["role"], "follower");
+        assert_eq!(j["members"][2]["role"], "learner");
+        assert_eq!(j["members"][0]["id"], 1);
+        assert_eq!(j["members"][0]["raft_addr"], "10.0.0.1:7000");
+        assert_eq!(j["members"][0]["api_addr"], "10.0.0.1:7001");
+        assert_eq!(j["members"][0]["matched_index"], serde_json::Value::Null);
+
+        s.leader_id = Some(1);
+        s.nodes[0].role = NodeRole::Leader as i32;
+        let out = ClusterStatusOut::from(s);
+        let j: serde_json::Value = serde_json::from_str(&one(Format::Json, &out).unwrap()).unwrap();
+        assert_eq!(j["leader_id"], 1);
+        assert_eq!(j["members"][0]["role"], "leader");
+
+        let t = one(Format::Table, &out).unwrap();
+        assert!(t.starts_with("node_id        2\nleader_id      1\n"), "{t}");
+        assert!(t.contains("\nmembers:\nID  ROLE      RAFT_ADDR"), "{t}");
+        assert!(t.contains("\n1   leader    10.0.0.1:7000"), "{t}");
+    }
+}

@@ -1,0 +1,114 @@
+//! The leader's view of the OVN Northbound DB.
+
+use prismnet_api::v1::{self, DriftKind};
+use serde::Serialize;
+
+use super::{cell, timestamp, yes_no, Detail, Row};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OvnStatusOut {
+    pub leader_id: u64,
+    pub nb_connected: bool,
+    pub nb_address: String,
+    pub fence_epoch: u64,
+    pub synced_index: u64,
+    pub applied_index: u64,
+    pub pending_objects: u64,
+    pub error_objects: u64,
+    pub last_reconcile_at_ms: u64,
+}
+
+impl From<v1::OvnStatusResponse> for OvnStatusOut {
+    fn from(s: v1::OvnStatusResponse) -> Self {
+        OvnStatusOut {
+            leader_id: s.leader_id,
+            nb_connected: s.nb_connected,
+            nb_address: s.nb_address,
+            fence_epoch: s.fence_epoch,
+            synced_index: s.synced_index,
+            applied_index: s.applied_index,
+            pending_objects: s.pending_objects,
+            error_objects: s.error_objects,
+            last_reconcile_at_ms: s.last_reconcile_at_ms,
+        }
+    }
+}
+
+impl Detail for OvnStatusOut {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("leader_id", self.leader_id.to_string()),
+            ("nb_connected", yes_no(self.nb_connected)),
+            ("nb_address", cell(&self.nb_address)),
+            ("fence_epoch", self.fence_epoch.to_string()),
+            ("synced_index", self.synced_index.to_string()),
+            ("applied_index", self.applied_index.to_string()),
+            ("pending_objects", self.pending_objects.to_string()),
+            ("error_objects", self.error_objects.to_string()),
+            ("last_reconcile", timestamp(self.last_reconcile_at_ms)),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DriftOut {
+    pub table: String,
+    pub name: String,
+    /// `missing`, `extra`, `different` or `unknown`.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+impl From<v1::OvnDrift> for DriftOut {
+    fn from(d: v1::OvnDrift) -> Self {
+        DriftOut {
+            kind: match d.kind() {
+                DriftKind::Missing => "missing",
+                DriftKind::Extra => "extra",
+                DriftKind::Different => "different",
+                DriftKind::Unspecified => "unknown",
+            },
+            table: d.table,
+            name: d.name,
+            detail: d.detail,
+        }
+    }
+}
+
+impl Row for DriftOut {
+    fn headers() -> &'static [&'static str] {
+        &["TABLE", "NAME", "KIND", "DETAIL"]
+    }
+    fn row(&self) -> Vec<String> {
+        vec![
+            self.table.clone(),
+            self.name.clone(),
+            self.kind.to_string(),
+            cell(&self.detail),
+        ]
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TakeoverOut {
+    pub fence_epoch: u64,
+    pub repaired_objects: u64,
+}
+
+impl From<v1::OvnTakeoverResponse> for TakeoverOut {
+    fn from(t: v1::OvnTakeoverResponse) -> Self {
+        TakeoverOut {
+            fence_epoch: t.fence_epoch,
+            repaired_objects: t.repaired_objects,
+        }
+    }
+}
+
+impl Detail for TakeoverOut {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("fence_epoch", self.fence_epoch.to_string()),
+            ("repaired_objects", self.repaired_objects.to_string()),
+        ]
+    }
+}
