@@ -6,8 +6,10 @@
 //! - `meta`: `vote`, `last_purged`, `committed`, each postcard-encoded.
 //!
 //! Durability (openraft's contract: acknowledge only what survives a crash):
-//! - every `append` is one `WriteBatch` written with `sync = true` (WAL fsync); the
-//!   flush callback runs only after that write returned;
+//! - every `append` is one `WriteBatch`, written to the WAL at once, and its flush
+//!   callback runs only after a WAL fsync that covers it (group commit: the syncer
+//!   task fsyncs once for every append queued since its last fsync, so concurrent
+//!   client writes, which openraft 0.9 appends one by one, share an fsync);
 //! - `save_vote`, `truncate` and `purge` are synced writes too;
 //! - `purge` records `last_purged` and deletes the entries in one batch, so the
 //!   log state can never claim entries that were deleted, or lose the purge point;
@@ -20,11 +22,12 @@
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader};
 use rocksdb::{ColumnFamily, Direction, IteratorMode, WriteBatch, WriteOptions, DB};
+use tokio::sync::mpsc;
 
 use crate::codec;
 use crate::types::{Entry, LogId, LogState, StorageError, StorageIOError, TypeConfig, Vote};
@@ -53,9 +56,16 @@ fn any(e: impl std::fmt::Display) -> AnyError {
     AnyError::error(e.to_string())
 }
 
+/// Appends waiting for the syncer; bounds the memory of a stalled disk, and makes
+/// `append` wait (backpressure) rather than queue without limit.
+const SYNC_QUEUE_MAX: usize = 4096;
+
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<DB>,
+    /// Started by the first append (it needs the async runtime); readers made by
+    /// `get_log_reader` never append and never start one.
+    syncer: Option<mpsc::Sender<LogFlushed<TypeConfig>>>,
     /// Last committed index seen by `save_committed`, for status reports (openraft's
     /// metrics do not carry it). 0 until the first commit.
     committed: Arc<AtomicU64>,
@@ -65,6 +75,7 @@ impl LogStore {
     pub(crate) fn new(db: Arc<DB>) -> LogStore {
         LogStore {
             db,
+            syncer: None,
             committed: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -138,6 +149,28 @@ impl LogStore {
             out.push(entry);
         }
         Ok(out)
+    }
+}
+
+/// Group commit: waits for queued appends, fsyncs the WAL once for all of them, then
+/// acknowledges them in order. Holds the database weakly so that a stopped node's
+/// RocksDB closes (and unlocks) as soon as the node drops it.
+async fn run_syncer(db: Weak<DB>, mut rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+    let mut pending = Vec::with_capacity(SYNC_QUEUE_MAX);
+    while rx.recv_many(&mut pending, SYNC_QUEUE_MAX).await > 0 {
+        let db = db.clone();
+        let synced = tokio::task::spawn_blocking(move || match db.upgrade() {
+            Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
+            None => Err("database closed before the WAL was synced".to_string()),
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, "WAL fsync failed; appends are not acknowledged");
+        }
+        for callback in pending.drain(..) {
+            callback.log_io_completed(synced.clone().map_err(std::io::Error::other));
+        }
     }
 }
 
@@ -247,13 +280,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .map_err(|e| StorageIOError::write_log_entry(entry.log_id, any(e)))?;
             batch.put_cf(self.cf(CF_LOGS), index_key(entry.log_id.index), bytes);
         }
-        // Durable before acknowledged: the callback tells openraft these entries are
-        // on disk (it may then count them towards a quorum), so it runs only after
-        // the synced write returned.
-        self.write(batch, true)
+        // Written now, in append order (a WAL write without fsync takes microseconds);
+        // durable later. The callback tells openraft the entries are on disk (it may
+        // then count them towards a quorum), so only the syncer calls it, after an
+        // fsync of the WAL that covers this write.
+        self.db
+            .write_opt(batch, &WriteOptions::default())
+            .map_err(|e| StorageIOError::write_logs(any(e)))?;
+        let db = Arc::downgrade(&self.db);
+        let syncer = self.syncer.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(SYNC_QUEUE_MAX);
+            tokio::spawn(run_syncer(db, rx));
+            tx
+        });
+        syncer
+            .send(callback)
             .await
-            .map_err(StorageIOError::write_logs)?;
-        callback.log_io_completed(Ok(()));
+            .map_err(|_| StorageIOError::write_logs(any("WAL syncer stopped")))?;
         Ok(())
     }
 
