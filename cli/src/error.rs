@@ -15,7 +15,8 @@ pub enum CliError {
     /// The cluster (or the client library) refused or failed the call.
     #[error("{}", api_line(.error, .request_id.as_deref()))]
     Api {
-        error: ClientError,
+        // Boxed: ClientError is large and every Result in the CLI carries CliError.
+        error: Box<ClientError>,
         /// The request id of the write, kept so that an operator can retry a write
         /// whose outcome is unknown with `--request-id` (the cluster then answers
         /// with the first outcome instead of applying it twice).
@@ -60,7 +61,7 @@ impl CliError {
 impl From<ClientError> for CliError {
     fn from(error: ClientError) -> Self {
         CliError::Api {
-            error,
+            error: Box::new(error),
             request_id: None,
         }
     }
@@ -155,7 +156,7 @@ mod tests {
         err.info.insert("a".into(), "1".into());
         err.outcome_unknown = true;
         let e = CliError::Api {
-            error: err,
+            error: Box::new(err),
             request_id: Some("rid-1".into()),
         };
         assert_eq!(

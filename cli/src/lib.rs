@@ -124,7 +124,7 @@ impl Ctx {
     /// Maps a write's error, keeping the request id for the error line.
     pub fn write<T>(&self, result: Result<T, ClientError>) -> Result<T, CliError> {
         result.map_err(|error| CliError::Api {
-            error,
+            error: Box::new(error),
             request_id: Some(self.request_id.clone()),
         })
     }

@@ -137,6 +137,9 @@ where
 }
 
 #[cfg(test)]
+mod parse_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::cell::Cell;
