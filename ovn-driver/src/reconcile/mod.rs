@@ -1,0 +1,26 @@
+//! The fenced reconciler: makes the rows PrismNET owns in the OVN Northbound
+//! DB equal to the translation of the replicated state, and keeps them so.
+//!
+//! | file | purpose |
+//! |---|---|
+//! | `fence` | the epoch key `prismnet-epoch:<cluster>` in NB_Global: claim and guard |
+//! | `plan` | owned rows as NB holds them, the diff, and the operations per change |
+//! | `driver` | [`OvnDriver`]: the leader loop (monitor, debounce, passes, drift repair), `diff`, `takeover` |
+//! | `status` | [`DriverStatus`]: NB reachability, fence, sync state per resource, port `up` |
+//!
+//! Every transaction the leader sends starts with the fence guard, so a
+//! deposed leader's writes fail atomically. Foreign rows are never read as
+//! ours and never named in an operation (see `plan`).
+
+pub mod driver;
+pub mod fence;
+pub mod plan;
+pub mod status;
+
+pub use driver::{
+    Drift, DriverConfig, DriverError, LeaderExit, OvnDriver, StateSource, DEBOUNCE_DEFAULT,
+    OPS_PER_TXN_MAX,
+};
+pub use fence::{epoch_key, Claimed, FenceError, Stored, EPOCH_KEY_PREFIX};
+pub use plan::Change;
+pub use status::{DriverStatus, FenceState, PassStats, SyncState};

@@ -1,0 +1,510 @@
+//! The diff between the desired model and the owned rows NB holds, and the
+//! operations that close it.
+//!
+//! Rules that keep foreign rows safe:
+//! - Only rows with our ownership ids are ever read as "ours" ([`Actual`]);
+//!   everything else is invisible here and never named in an operation.
+//! - Reference columns are edited with `mutate` insert/delete of references
+//!   to OUR rows only; references a foreign writer put into our rows stay.
+//! - Child rows (LSP, LRP, ACL, NAT, routes, gateway chassis) are removed by
+//!   unlinking them from our parent; the server garbage-collects them. We
+//!   never delete a child by uuid, so one still referenced by a foreign row
+//!   is left alone instead of failing the transaction.
+//!
+//! Changes are applied in phases so that every referenced row exists:
+//! deletes, updates and root inserts; then children level by level (each
+//! insert in the same transaction as the mutate linking it to its parent,
+//! by `named-uuid`); then the remaining reference columns.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::nb::{DesiredRow, Map, NbRow, Ownership, RowKey, Table};
+use crate::ovsdb::{
+    Atom, ColumnKind, Condition, Insert, Mutate, Mutation, Operation, Row, TableCache, Update,
+    Uuid, Value,
+};
+use crate::translate::NbModel;
+
+/// Owned rows as the server holds them, indexed by key.
+#[derive(Clone, Debug, Default)]
+pub struct Actual {
+    rows: BTreeMap<Table, BTreeMap<Uuid, Row>>,
+    /// (table, key) -> uuids, lowest first; more than one is a duplicate
+    /// (e.g. a write delivered twice by a clustered NB) and the rest go.
+    by_key: BTreeMap<(Table, RowKey), Vec<Uuid>>,
+    key_of: BTreeMap<Uuid, (Table, RowKey)>,
+}
+
+impl Actual {
+    pub fn new(own: &Ownership, rows: impl IntoIterator<Item = (Table, Uuid, Row)>) -> Actual {
+        let mut a = Actual::default();
+        for (table, uuid, row) in rows {
+            let Some(ids) = row.get("external_ids").and_then(value_map) else {
+                continue;
+            };
+            if !own.owns(&ids) {
+                continue;
+            }
+            let Some(key) = RowKey::from_external_ids(&ids) else {
+                continue;
+            };
+            a.by_key
+                .entry((table, key.clone()))
+                .or_default()
+                .push(uuid.clone());
+            a.key_of.insert(uuid.clone(), (table, key));
+            a.rows.entry(table).or_default().insert(uuid, row);
+        }
+        for uuids in a.by_key.values_mut() {
+            uuids.sort();
+        }
+        a
+    }
+
+    pub fn from_cache(own: &Ownership, cache: &TableCache) -> Actual {
+        let rows = Table::ALL.into_iter().flat_map(|t| {
+            cache
+                .table(t.name())
+                .into_iter()
+                .flatten()
+                .map(move |(u, r)| (t, u.clone(), r.clone()))
+        });
+        Actual::new(own, rows)
+    }
+
+    pub fn uuid(&self, table: Table, key: &RowKey) -> Option<&Uuid> {
+        self.by_key.get(&(table, key.clone()))?.first()
+    }
+
+    pub fn row(&self, table: Table, uuid: &Uuid) -> Option<&Row> {
+        self.rows.get(&table)?.get(uuid)
+    }
+
+    pub fn key_of(&self, uuid: &Uuid) -> Option<&(Table, RowKey)> {
+        self.key_of.get(uuid)
+    }
+
+    pub fn rows(&self, table: Table) -> impl Iterator<Item = (&Uuid, &Row)> {
+        self.rows.get(&table).into_iter().flatten()
+    }
+
+    /// Number of owned rows.
+    pub fn len(&self) -> usize {
+        self.key_of.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.key_of.is_empty()
+    }
+
+    /// The typed form of an owned row.
+    pub fn typed<T: NbRow>(&self, key: &RowKey) -> Option<T> {
+        let uuid = self.uuid(T::TABLE, key)?;
+        let row = self.row(T::TABLE, uuid)?;
+        let resolve = |u: &Uuid| self.key_of(u).map(|(_, k)| k.clone());
+        T::from_row(row, &resolve).ok()
+    }
+}
+
+fn value_map(v: &Value) -> Option<Map> {
+    v.as_map()?
+        .iter()
+        .map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+        .collect()
+}
+
+/// One difference between desired and actual.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Change {
+    Insert {
+        table: Table,
+        key: RowKey,
+    },
+    /// Value columns that differ.
+    Update {
+        table: Table,
+        key: RowKey,
+        uuid: Uuid,
+        columns: Vec<String>,
+    },
+    /// A row we own that should not exist (or a duplicate of one that should).
+    Delete {
+        table: Table,
+        key: RowKey,
+        uuid: Uuid,
+    },
+    /// References to our rows to add to / remove from a column.
+    Link {
+        table: Table,
+        key: RowKey,
+        uuid: Uuid,
+        column: &'static str,
+        target: Table,
+        add: BTreeSet<RowKey>,
+        remove: BTreeSet<Uuid>,
+    },
+}
+
+impl Change {
+    pub fn table(&self) -> Table {
+        match self {
+            Change::Insert { table, .. }
+            | Change::Update { table, .. }
+            | Change::Delete { table, .. }
+            | Change::Link { table, .. } => *table,
+        }
+    }
+
+    pub fn key(&self) -> &RowKey {
+        match self {
+            Change::Insert { key, .. }
+            | Change::Update { key, .. }
+            | Change::Delete { key, .. }
+            | Change::Link { key, .. } => key,
+        }
+    }
+
+    /// Phase in which the change is applied (see the module docs).
+    pub(crate) fn phase(&self) -> usize {
+        match self {
+            Change::Delete { .. } | Change::Update { .. } => 0,
+            Change::Insert { table, .. } => table.level(),
+            Change::Link { .. } => LINK_PHASE,
+        }
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Insert { table, key } => write!(f, "create {table} {key}"),
+            Change::Update {
+                table,
+                key,
+                columns,
+                ..
+            } => write!(f, "update {table} {key} ({})", columns.join(", ")),
+            Change::Delete { table, key, uuid } => write!(f, "delete {table} {key} ({uuid})"),
+            Change::Link {
+                table,
+                key,
+                column,
+                add,
+                remove,
+                ..
+            } => write!(
+                f,
+                "relink {table} {key}.{column} (+{} -{})",
+                add.len(),
+                remove.len()
+            ),
+        }
+    }
+}
+
+/// Phase of reference-column changes: after the deepest insert level.
+const LINK_PHASE: usize = 3;
+pub const PHASES: usize = LINK_PHASE + 1;
+const _: () = assert!(
+    LINK_PHASE > 2,
+    "gateway chassis (level 2) insert before links"
+);
+
+/// Sorts and dedups sets and maps so equal contents compare equal whatever
+/// order the server sent them in.
+fn normalize(kind: ColumnKind, v: &Value) -> Value {
+    let order = |a: &Atom| a.to_json().to_string();
+    match kind {
+        ColumnKind::Scalar(_) => match v.as_set() {
+            Some(items) if items.len() == 1 => Value::Atom(items[0].clone()),
+            _ => v.clone(),
+        },
+        ColumnKind::Set(_) => {
+            let mut items: Vec<Atom> = v
+                .as_set()
+                .unwrap_or_default()
+                .into_iter()
+                .cloned()
+                .collect();
+            items.sort_by_key(order);
+            items.dedup();
+            Value::Set(items)
+        }
+        ColumnKind::Map(..) => {
+            let mut pairs = v.as_map().map(<[_]>::to_vec).unwrap_or_default();
+            pairs.sort_by_key(|(k, _)| order(k));
+            Value::Map(pairs)
+        }
+    }
+}
+
+fn column_kind(table: Table, column: &str) -> Option<ColumnKind> {
+    table
+        .columns()
+        .iter()
+        .find(|(c, _)| *c == column)
+        .map(|(_, k)| *k)
+}
+
+/// Every change that makes the owned rows equal to `desired`.
+pub fn diff(desired: &NbModel, actual: &Actual) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let desired_keys: BTreeSet<(Table, &RowKey)> =
+        desired.desired().map(|d| (d.table, &d.key)).collect();
+
+    // Extra rows and duplicates.
+    for ((table, key), uuids) in &actual.by_key {
+        let wanted = desired_keys.contains(&(*table, key));
+        let skip = usize::from(wanted);
+        for uuid in uuids.iter().skip(skip) {
+            changes.push(Change::Delete {
+                table: *table,
+                key: key.clone(),
+                uuid: uuid.clone(),
+            });
+        }
+    }
+
+    for d in desired.desired() {
+        let Some(uuid) = actual.uuid(d.table, &d.key) else {
+            changes.push(Change::Insert {
+                table: d.table,
+                key: d.key.clone(),
+            });
+            continue;
+        };
+        let Some(row) = actual.row(d.table, uuid) else {
+            continue;
+        };
+        let columns: Vec<String> = d
+            .values
+            .iter()
+            .filter(|(c, want)| {
+                let Some(kind) = column_kind(d.table, c) else {
+                    return false;
+                };
+                let have = row.get(*c).map(|v| normalize(kind, v));
+                have.as_ref() != Some(&normalize(kind, want))
+            })
+            .map(|(c, _)| c.clone())
+            .collect();
+        if !columns.is_empty() {
+            changes.push(Change::Update {
+                table: d.table,
+                key: d.key.clone(),
+                uuid: uuid.clone(),
+                columns,
+            });
+        }
+        for (column, (target, want)) in &d.refs {
+            if let Some(link) = link_change(d, uuid, row, column, *target, want, desired, actual) {
+                changes.push(link);
+            }
+        }
+    }
+    changes.sort_by_key(|c| c.phase());
+    changes
+}
+
+#[allow(clippy::too_many_arguments)]
+fn link_change(
+    d: &DesiredRow,
+    uuid: &Uuid,
+    row: &Row,
+    column: &'static str,
+    target: Table,
+    want: &BTreeSet<RowKey>,
+    desired: &NbModel,
+    actual: &Actual,
+) -> Option<Change> {
+    // Is this column the one keeping `target` rows alive? Then a missing
+    // child is linked by its own insert and an unwanted one by its delete.
+    let is_child_column = target.parent() == Some((d.table, column));
+    let have: BTreeMap<RowKey, Uuid> = row
+        .get(column)
+        .and_then(Value::as_set)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|a| {
+            let u = a.as_uuid()?;
+            let (t, k) = actual.key_of(u)?;
+            (*t == target).then(|| (k.clone(), u.clone()))
+        })
+        .collect();
+    let add: BTreeSet<RowKey> = want
+        .iter()
+        .filter(|k| !have.contains_key(*k))
+        .filter(|k| !is_child_column || actual.uuid(target, k).is_some())
+        .cloned()
+        .collect();
+    let remove: BTreeSet<Uuid> = have
+        .iter()
+        .filter(|(k, _)| !want.contains(*k))
+        // A row that should not exist at all is removed by its own change
+        // (or by the server, for weak references to a deleted row).
+        .filter(|(k, _)| desired.get(target, k).is_some())
+        .map(|(_, u)| u.clone())
+        .collect();
+    (!add.is_empty() || !remove.is_empty()).then(|| Change::Link {
+        table: d.table,
+        key: d.key.clone(),
+        uuid: uuid.clone(),
+        column,
+        target,
+        add,
+        remove,
+    })
+}
+
+/// Operations of one change that must commit together.
+#[derive(Clone, Debug)]
+pub struct Unit {
+    pub ops: Vec<Operation>,
+    /// The row this unit inserts (its insert is `ops[0]`).
+    pub inserts: Option<(Table, RowKey)>,
+    pub change: Change,
+}
+
+/// Where the uuids of rows come from while a pass runs: the monitor cache,
+/// plus rows inserted by earlier phases of this pass.
+pub struct Known<'a> {
+    pub actual: &'a Actual,
+    pub inserted: BTreeMap<(Table, RowKey), Uuid>,
+}
+
+impl Known<'_> {
+    pub fn uuid(&self, table: Table, key: &RowKey) -> Option<Uuid> {
+        self.inserted
+            .get(&(table, key.clone()))
+            .or_else(|| self.actual.uuid(table, key))
+            .cloned()
+    }
+}
+
+fn by_uuid(uuid: &Uuid) -> Condition {
+    Condition::eq("_uuid", uuid.clone())
+}
+
+/// The operations for `change`, or `None` if a row it needs is missing
+/// (its own insert failed; the next pass retries both).
+pub fn unit(change: &Change, desired: &NbModel, known: &Known, seq: usize) -> Option<Unit> {
+    let ops: Vec<Operation> = match change {
+        Change::Insert { table, key } => {
+            let d = desired.get(*table, key)?;
+            let name = format!("row{seq}");
+            let mut insert = Insert::new(table.name()).uuid_name(&name);
+            insert.row = d.values.clone();
+            let mut ops = vec![insert.into()];
+            if let Some((ptable, column)) = table.parent() {
+                let parent = known.uuid(ptable, d.parent.as_ref()?)?;
+                ops.push(
+                    Mutate::new(ptable.name())
+                        .filter(by_uuid(&parent))
+                        .mutation(Mutation::insert(
+                            column,
+                            Value::Set(vec![Atom::NamedUuid(name)]),
+                        ))
+                        .into(),
+                );
+            }
+            return Some(Unit {
+                ops,
+                inserts: Some((*table, key.clone())),
+                change: change.clone(),
+            });
+        }
+        Change::Update {
+            table,
+            key,
+            uuid,
+            columns,
+        } => {
+            let d = desired.get(*table, key)?;
+            let mut update = Update::new(table.name()).filter(by_uuid(uuid));
+            for c in columns {
+                update.row.insert(c.clone(), d.values.get(c)?.clone());
+            }
+            vec![update.into()]
+        }
+        Change::Delete { table, uuid, .. } => match table.parent() {
+            None => vec![crate::ovsdb::Delete::new(table.name())
+                .filter(by_uuid(uuid))
+                .into()],
+            Some((ptable, column)) => known
+                .actual
+                .rows(ptable)
+                .filter(|(_, row)| {
+                    row.get(column)
+                        .and_then(Value::as_set)
+                        .is_some_and(|s| s.iter().any(|a| a.as_uuid() == Some(uuid)))
+                })
+                .map(|(pu, _)| {
+                    Mutate::new(ptable.name())
+                        .filter(by_uuid(pu))
+                        .mutation(Mutation::delete(column, Value::set([uuid.clone()])))
+                        .into()
+                })
+                .collect(),
+        },
+        Change::Link {
+            table,
+            uuid,
+            column,
+            target,
+            add,
+            remove,
+            ..
+        } => {
+            let add: Vec<Atom> = add
+                .iter()
+                .filter_map(|k| known.uuid(*target, k).map(Atom::Uuid))
+                .collect();
+            let mut m = Mutate::new(table.name()).filter(by_uuid(uuid));
+            // Delete before insert: single-valued columns (DHCP refs) would
+            // otherwise hold two values at once.
+            if !remove.is_empty() {
+                m = m.mutation(Mutation::delete(column, Value::set(remove.iter().cloned())));
+            }
+            if !add.is_empty() {
+                m = m.mutation(Mutation::insert(column, Value::Set(add)));
+            }
+            if m.mutations.is_empty() {
+                return None;
+            }
+            vec![m.into()]
+        }
+    };
+    (!ops.is_empty()).then(|| Unit {
+        ops,
+        inserts: None,
+        change: change.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalization_ignores_order_and_single_element_sets() {
+        let set = ColumnKind::Set(crate::ovsdb::AtomicType::String);
+        assert_eq!(
+            normalize(set, &Value::set(["b", "a"])),
+            normalize(set, &Value::set(["a", "b"]))
+        );
+        assert_eq!(
+            normalize(set, &Value::from("a")),
+            normalize(set, &Value::set(["a"]))
+        );
+        let map = crate::nb::STRING_MAP;
+        assert_eq!(
+            normalize(map, &Value::map([("b", "1"), ("a", "2")])),
+            normalize(map, &Value::map([("a", "2"), ("b", "1")]))
+        );
+        assert_eq!(
+            normalize(map, &Value::empty_set()),
+            normalize(map, &Value::Map(vec![]))
+        );
+    }
+}
