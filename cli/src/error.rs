@@ -72,7 +72,13 @@ fn api_line(error: &ClientError, request_id: Option<&str>) -> String {
         Some(r) => r.to_string(),
         None => code_name(error.code()).to_string(),
     };
-    let mut line = format!("{reason}: {}", error.message);
+    let message = match (error.message.trim(), error.code()) {
+        // tonic's router answers a service it does not serve with no message.
+        ("", Code::Unimplemented) => "the node does not implement this call",
+        ("", _) => "no message from the server",
+        (m, _) => m,
+    };
+    let mut line = format!("{reason}: {message}");
     let mut facts: Vec<_> = error.info.iter().collect();
     facts.sort();
     if !facts.is_empty() {
@@ -146,7 +152,10 @@ mod tests {
         let e = CliError::from(client_error(Code::Unavailable, None, "conn\nrefused"));
         assert_eq!(e.line(), "error: unavailable: conn refused");
         let e = CliError::from(client_error(Code::Unimplemented, None, ""));
-        assert!(e.line().starts_with("error: unimplemented:"));
+        assert_eq!(
+            e.line(),
+            "error: unimplemented: the node does not implement this call"
+        );
     }
 
     #[test]
