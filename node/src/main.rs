@@ -1,1 +1,15 @@
-fn main() { println!("prismnetd: not built yet (raft issue)"); }
+//! `prismnetd`: parse the configuration, run the daemon until SIGTERM or Ctrl-C.
+
+use mimalloc::MiMalloc;
+
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let config = prismnet_node::config::Config::load()?;
+    prismnet_node::daemon::init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(prismnet_node::daemon::run(config))
+}

@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
     let mut freed = Vec::new();
     let mut i = 0u64;
     while let Ok(ip) = p.allocate_next() {
-        if i % 100 == 0 {
+        if i.is_multiple_of(100) {
             freed.push(ip);
         }
         i += 1;

@@ -21,6 +21,7 @@ pub struct ProjectView {
     pub quotas: Quotas,
     pub usage: Usage,
     pub default_group: Id,
+    pub created_ms: u64,
 }
 
 /// Allocation figures of one address family of a subnet.
@@ -152,6 +153,7 @@ impl State {
             quotas: p.quotas,
             usage: p.usage,
             default_group: p.default_group,
+            created_ms: p.created_ms,
         })
     }
 

@@ -71,16 +71,18 @@ enum RecordRef<'a> {
     End { records: u64, checksum: u64 },
 }
 
+/// Large records are boxed: the enum stays small to move, and a port is decoded
+/// straight into the box the state keeps (`Box<T>` encodes exactly as `T`).
 #[derive(Deserialize)]
 enum Record {
     Header(Header),
     Project(Project),
-    ExternalNetwork(ExternalNetwork),
-    Vpc(Vpc),
-    Subnet(Subnet),
-    SecurityGroup(SecurityGroup),
-    Port(Port),
-    FloatingIp(FloatingIp),
+    ExternalNetwork(Box<ExternalNetwork>),
+    Vpc(Box<Vpc>),
+    Subnet(Box<Subnet>),
+    SecurityGroup(Box<SecurityGroup>),
+    Port(Box<Port>),
+    FloatingIp(Box<FloatingIp>),
     Request(RequestKey, RequestRecord),
     End { records: u64, checksum: u64 },
 }
@@ -273,25 +275,25 @@ fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
                 s.projects.insert(p.scope.clone(), p);
             }
             (s, Record::ExternalNetwork(n)) => {
-                s.extnets.insert(n.id, n);
+                s.extnets.insert(n.id, *n);
             }
             (s, Record::Vpc(v)) => {
-                s.vpcs.insert(v.id, v);
+                s.vpcs.insert(v.id, *v);
             }
             (s, Record::Subnet(v)) => {
-                s.subnets.insert(v.id, v);
+                s.subnets.insert(v.id, *v);
             }
             (s, Record::SecurityGroup(g)) => {
-                s.groups.insert(g.id, g);
+                s.groups.insert(g.id, *g);
             }
             (_, Record::Port(p)) => {
                 if ports.last().is_some_and(|(last, _)| *last >= p.id) {
                     return Err(corrupt("ports out of order"));
                 }
-                ports.push((p.id, Box::new(p)));
+                ports.push((p.id, p));
             }
             (s, Record::FloatingIp(f)) => {
-                s.fips.insert(f.id, f);
+                s.fips.insert(f.id, *f);
             }
             (s, Record::Request(k, rec)) => s.requests.record(k, rec, u32::MAX),
             (_, Record::Header(_) | Record::End { .. }) => unreachable!("handled above"),

@@ -71,10 +71,10 @@ impl State {
             ));
         }
         let vpc = &self.vpcs[&self.subnets[&port.subnet_id].vpc_id];
-        if !vpc
+        if vpc
             .gateway
             .as_ref()
-            .is_some_and(|g| g.network_id == target.network_id)
+            .is_none_or(|g| g.network_id != target.network_id)
         {
             return Err(StateError::new(
                 Reason::NoExternalGateway,

@@ -10,21 +10,13 @@ use prismnet_state::{
     Actor, Applied, Command, Id, Outcome, Proposal, Request, Scope, Stamp, State, StateError, View,
 };
 
+#[derive(Default)]
 pub struct Driver {
     pub state: State,
     pub index: u64,
     pub next_request: u64,
 }
 
-impl Default for Driver {
-    fn default() -> Self {
-        Driver {
-            state: State::default(),
-            index: 0,
-            next_request: 0,
-        }
-    }
-}
 
 pub fn scope(project: &str) -> Scope {
     Scope::new("default", project).unwrap()

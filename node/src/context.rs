@@ -1,0 +1,79 @@
+//! What every service shares: the Raft node, authentication, and the three ways a
+//! call touches the state (a replicated write, a linearizable or stale read, and a
+//! local read to assemble a response).
+
+use std::sync::Arc;
+
+use prismnet_api::metadata::wants_stale_read;
+use prismnet_raft::RaftNode;
+use prismnet_state::{Actor, Applied, Command, Request, State, StateError};
+use tonic::metadata::MetadataMap;
+use tonic::Status;
+
+use crate::auth::Auth;
+use crate::errors::{read_error, state_error, write_error};
+
+/// How long a write may wait for its commit.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub struct Context {
+    pub raft: Arc<RaftNode>,
+    pub auth: Auth,
+    pub cluster_name: String,
+    /// The OVN NB remotes this node drives when it leads (empty: driver off).
+    pub ovn_nb: Vec<String>,
+}
+
+impl Context {
+    pub fn actor(&self, md: &MetadataMap) -> Result<Actor, Status> {
+        self.auth.actor(md)
+    }
+
+    /// Proposes `command` and waits until it is applied. An empty request id gets a
+    /// server-generated one: such a call is applied at most once per attempt, but a
+    /// client retry of it is a new request.
+    pub async fn write(
+        &self,
+        actor: Actor,
+        request_id: &str,
+        command: Command,
+    ) -> Result<Applied, Status> {
+        let request_id = if request_id.is_empty() {
+            format!("srv-{}", uuid::Uuid::new_v4())
+        } else {
+            request_id.to_string()
+        };
+        let request = Request {
+            actor,
+            request_id,
+            command,
+        };
+        match self.raft.write(request).await {
+            Ok(Ok(applied)) => Ok(applied),
+            Ok(Err(e)) => Err(state_error(e)),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    /// A read that reflects every write acknowledged before it started (served by
+    /// the leader), or, when the caller asked for it with `x-prismnet-stale: 1`, the
+    /// state this node has applied.
+    pub async fn read<R, F>(&self, md: &MetadataMap, f: F) -> Result<R, Status>
+    where
+        F: FnOnce(&State) -> Result<R, StateError> + Send,
+        R: Send,
+    {
+        let result = if wants_stale_read(md) {
+            self.raft.read_stale(f)
+        } else {
+            self.raft.read_linearizable(f).await.map_err(read_error)?
+        };
+        result.map_err(state_error)
+    }
+
+    /// Reads this node's applied state to assemble a response after a write it just
+    /// applied (the leader has applied it, so nothing is stale for this purpose).
+    pub fn local<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        self.raft.read_stale(f)
+    }
+}

@@ -1,0 +1,190 @@
+//! The running daemon: start the Raft node, serve the public API (with gRPC health
+//! and reflection) and shut both down gracefully on SIGTERM or Ctrl-C.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use prismnet_api::v1;
+use prismnet_raft::{Bootstrap, RaftConfig, RaftNode};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tracing::{info, warn};
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::context::Context;
+use crate::services::Service;
+
+/// Largest request the API decodes; anything larger is refused before it is read
+/// into memory (no request legitimately comes near it).
+pub const REQUEST_BYTES_MAX: usize = 4 << 20;
+/// How long in-flight calls get to finish at shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
+    if config.json_logs {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let span =
+        tracing::info_span!("prismnetd", node_id = config.id, cluster = %config.cluster_name);
+    let _guard = span.enter();
+
+    let auth = Auth::load(config.tokens_file.as_deref())?;
+    if auth.is_dev() {
+        warn!(
+            "DEV MODE: no tokens file configured; every caller is an admin and sees every project"
+        );
+    }
+    if config.ovn_nb.is_empty() {
+        info!("OVN driver off: no --ovn-nb remotes configured");
+    }
+
+    let mut raft_cfg = RaftConfig::new(
+        config.id,
+        config.data_dir.clone(),
+        config.raft_addr,
+        config.advertise(),
+        config.cluster_name.clone(),
+    );
+    raft_cfg.heartbeat_ms = config.heartbeat_ms;
+    raft_cfg.election_min_ms = config.election_min_ms;
+    raft_cfg.election_max_ms = config.election_max_ms;
+    raft_cfg.snapshot_logs_since_last = config.snapshot_logs;
+    let boot = if config.join {
+        Bootstrap::Join
+    } else {
+        Bootstrap::Peers(config.peers.clone())
+    };
+    let raft = Arc::new(
+        RaftNode::start(raft_cfg, boot)
+            .await
+            .context("starting the raft node")?,
+    );
+    info!(raft_addr = %config.raft_addr, api_addr = %config.api_addr, "raft node started");
+    tokio::spawn(log_leadership(raft.clone(), config.id));
+
+    let ctx = Arc::new(Context {
+        raft: raft.clone(),
+        auth,
+        cluster_name: config.cluster_name.clone(),
+        ovn_nb: config.ovn_nb.clone(),
+    });
+    let service = Service { ctx };
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(prismnet_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+
+    let mut server = Server::builder();
+    if let Some(tls) = &config.tls {
+        let cert =
+            std::fs::read(&tls.cert).with_context(|| format!("reading {}", tls.cert.display()))?;
+        let key =
+            std::fs::read(&tls.key).with_context(|| format!("reading {}", tls.key.display()))?;
+        let mut t = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+        if let Some(ca) = &tls.client_ca {
+            t = t.client_ca_root(Certificate::from_pem(
+                std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?,
+            ));
+        }
+        server = server.tls_config(t).context("configuring API TLS")?;
+    }
+    macro_rules! svc {
+        ($($server:ident)::+) => {
+            v1::$($server)::+::new(service.clone()).max_decoding_message_size(REQUEST_BYTES_MAX)
+        };
+    }
+    let router = server
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(svc!(project_service_server::ProjectServiceServer))
+        .add_service(svc!(vpc_service_server::VpcServiceServer))
+        .add_service(svc!(subnet_service_server::SubnetServiceServer))
+        .add_service(svc!(port_service_server::PortServiceServer))
+        .add_service(svc!(
+            security_group_service_server::SecurityGroupServiceServer
+        ))
+        .add_service(svc!(
+            external_network_service_server::ExternalNetworkServiceServer
+        ))
+        .add_service(svc!(floating_ip_service_server::FloatingIpServiceServer))
+        .add_service(svc!(admin_service_server::AdminServiceServer))
+        .add_service(svc!(ovn_service_server::OvnServiceServer));
+
+    let listener = tokio::net::TcpListener::bind(config.api_addr)
+        .await
+        .with_context(|| format!("binding the API address {}", config.api_addr))?;
+    info!(api_addr = %config.api_addr, "serving the API");
+    let serve = router.serve_with_incoming_shutdown(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        shutdown_signal(),
+    );
+    serve.await.context("API server")?;
+
+    // In-flight calls are done (or the grace period ran out); stop Raft last so they
+    // could still commit.
+    info!("shutting down raft");
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::NotServing)
+        .await;
+    match tokio::time::timeout(SHUTDOWN_GRACE, raft.shutdown()).await {
+        Ok(Ok(())) => info!("stopped cleanly"),
+        Ok(Err(e)) => warn!(error = %e, "raft shutdown reported an error"),
+        Err(_) => warn!("raft shutdown timed out"),
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("interrupt: shutting down"),
+    }
+}
+
+/// One log line per change of leader or term, with the node id on it.
+async fn log_leadership(raft: Arc<RaftNode>, id: u64) {
+    let mut metrics = raft.metrics();
+    let mut last = (None, 0);
+    loop {
+        let (leader, term) = {
+            let m = metrics.borrow_and_update();
+            (m.current_leader, m.current_term)
+        };
+        if (leader, term) != last {
+            info!(node_id = id, term, leader = ?leader, is_leader = leader == Some(id), "leadership");
+            last = (leader, term);
+        }
+        if metrics.changed().await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Domain and Raft errors as gRPC statuses: the one place codes are decided.
+//!
+//! A domain error keeps its stable reason (`prismnet_state::Reason`), and the reason
+//! decides the code, so a client matching on either sees the same contract on every
+//! node and every call.
+
+use prismnet_api::errors::{no_leader_status, not_leader_status, reasons, status_with_reason};
+use prismnet_raft::{ClusterError, PeerNode, ReadError, WriteError};
+use prismnet_state::{ErrorCode, StateError};
+use tonic::{Code, Status};
+
+pub fn state_error(e: StateError) -> Status {
+    let code = match e.code() {
+        ErrorCode::InvalidArgument => Code::InvalidArgument,
+        ErrorCode::NotFound => Code::NotFound,
+        ErrorCode::AlreadyExists => Code::AlreadyExists,
+        ErrorCode::ResourceExhausted => Code::ResourceExhausted,
+        ErrorCode::FailedPrecondition => Code::FailedPrecondition,
+        ErrorCode::PermissionDenied => Code::PermissionDenied,
+    };
+    status_with_reason(code, e.reason.as_str(), e.message)
+}
+
+fn redirect(leader_id: Option<u64>, leader: Option<PeerNode>) -> Status {
+    match leader_id {
+        Some(id) => not_leader_status(Some(id), leader.as_ref().map(|l| l.api_addr.as_str())),
+        None => no_leader_status(),
+    }
+}
+
+pub fn write_error(e: WriteError) -> Status {
+    match e {
+        WriteError::NotLeader { leader_id, leader } => redirect(leader_id, leader),
+        WriteError::NoLeader => no_leader_status(),
+        WriteError::Fatal(m) => internal(format!("raft stopped on this node: {m}")),
+    }
+}
+
+pub fn read_error(e: ReadError) -> Status {
+    match e {
+        ReadError::NotLeader { leader_id, leader } => redirect(leader_id, leader),
+        ReadError::NoLeader => no_leader_status(),
+        ReadError::Fatal(m) => internal(format!("raft stopped on this node: {m}")),
+    }
+}
+
+pub fn cluster_error(e: ClusterError) -> Status {
+    match e {
+        ClusterError::NotLeader { leader_id, leader } => redirect(leader_id, leader),
+        ClusterError::NoLeader => no_leader_status(),
+        ClusterError::Rejected(m) => {
+            status_with_reason(Code::FailedPrecondition, "membership_change_refused", m)
+        }
+        ClusterError::Fatal(m) => internal(format!("raft stopped on this node: {m}")),
+    }
+}
+
+pub fn internal(message: impl Into<String>) -> Status {
+    status_with_reason(Code::Internal, reasons::INTERNAL, message)
+}
+
+/// A request field that could not be parsed.
+pub fn invalid(reason: &str, field: &str, value: &str, why: impl std::fmt::Display) -> Status {
+    status_with_reason(
+        Code::InvalidArgument,
+        reason,
+        format!("{field} '{value}': {why}"),
+    )
+}
+
+pub fn admin_only(what: &str) -> Status {
+    status_with_reason(
+        Code::PermissionDenied,
+        reasons::PERMISSION_DENIED,
+        format!("{what} requires an admin token"),
+    )
+}

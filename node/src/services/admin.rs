@@ -1,0 +1,162 @@
+//! AdminService: cluster status and membership. Status and snapshots are answered by
+//! the node asked, from its own view; membership changes go to the leader.
+
+use prismnet_api::v1;
+use prismnet_api::v1::admin_service_server::AdminService;
+use prismnet_raft::{NodeStatus, PeerNode, Role};
+use prismnet_state::Actor;
+use tonic::{Request, Response, Status};
+
+use super::Service;
+use crate::errors::{admin_only, cluster_error, invalid};
+
+fn role(r: Role) -> v1::NodeRole {
+    match r {
+        Role::Leader => v1::NodeRole::Leader,
+        Role::Follower => v1::NodeRole::Follower,
+        Role::Learner => v1::NodeRole::Learner,
+        Role::Candidate => v1::NodeRole::Candidate,
+        Role::Shutdown => v1::NodeRole::Unspecified,
+    }
+}
+
+/// This node's view of the cluster.
+pub fn cluster_status(st: &NodeStatus) -> v1::ClusterStatusResponse {
+    let members = st
+        .voters
+        .iter()
+        .map(|(id, n)| (*id, n, true))
+        .chain(st.learners.iter().map(|(id, n)| (*id, n, false)));
+    let nodes = members
+        .map(|(id, n, voter)| {
+            let r = if id == st.id {
+                role(st.role)
+            } else if Some(id) == st.leader_id {
+                v1::NodeRole::Leader
+            } else if voter {
+                v1::NodeRole::Follower
+            } else {
+                v1::NodeRole::Learner
+            };
+            let matched_index = st.matched.as_ref().and_then(|m| m.get(&id).copied());
+            // What this node can vouch for: itself, its leader, and (as leader) the
+            // members that acknowledged replication.
+            let reachable = id == st.id || Some(id) == st.leader_id || matched_index.is_some();
+            v1::NodeStatus {
+                id,
+                raft_addr: n.raft_addr.clone(),
+                api_addr: n.api_addr.clone(),
+                role: r as i32,
+                matched_index,
+                health: Some(v1::NodeHealth {
+                    reachable,
+                    last_contact_ms_ago: 0,
+                    ovn_nb_connected: false,
+                    error: if id == st.id {
+                        st.fatal.clone().unwrap_or_default()
+                    } else {
+                        String::new()
+                    },
+                }),
+            }
+        })
+        .collect();
+    v1::ClusterStatusResponse {
+        node_id: st.id,
+        leader_id: st.leader_id,
+        term: st.term,
+        commit_index: st.committed,
+        applied_index: st.applied,
+        nodes,
+    }
+}
+
+impl Service {
+    fn require_admin(
+        &self,
+        req_md: &tonic::metadata::MetadataMap,
+        what: &str,
+    ) -> Result<(), Status> {
+        match self.ctx.actor(req_md)? {
+            Actor::Admin => Ok(()),
+            Actor::Project(_) => Err(admin_only(what)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl AdminService for Service {
+    async fn cluster_status(
+        &self,
+        req: Request<v1::ClusterStatusRequest>,
+    ) -> Result<Response<v1::ClusterStatusResponse>, Status> {
+        self.ctx.actor(req.metadata())?;
+        Ok(Response::new(cluster_status(&self.ctx.raft.status())))
+    }
+
+    async fn add_node(
+        &self,
+        req: Request<v1::AddNodeRequest>,
+    ) -> Result<Response<v1::ClusterStatusResponse>, Status> {
+        self.require_admin(req.metadata(), "adding a node")?;
+        let r = req.get_ref();
+        if r.id == 0 {
+            return Err(invalid(
+                "invalid_argument",
+                "id",
+                "0",
+                "node ids start at 1",
+            ));
+        }
+        for (field, a) in [("raft_addr", &r.raft_addr), ("api_addr", &r.api_addr)] {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(
+                    "invalid_argument",
+                    field,
+                    a,
+                    "expected HOST:PORT with an IP address",
+                ));
+            }
+        }
+        let peer = PeerNode {
+            raft_addr: r.raft_addr.clone(),
+            api_addr: r.api_addr.clone(),
+        };
+        self.ctx
+            .raft
+            .add_node(r.id, peer)
+            .await
+            .map_err(cluster_error)?;
+        Ok(Response::new(cluster_status(&self.ctx.raft.status())))
+    }
+
+    async fn remove_node(
+        &self,
+        req: Request<v1::RemoveNodeRequest>,
+    ) -> Result<Response<v1::ClusterStatusResponse>, Status> {
+        self.require_admin(req.metadata(), "removing a node")?;
+        self.ctx
+            .raft
+            .remove_node(req.get_ref().id)
+            .await
+            .map_err(cluster_error)?;
+        Ok(Response::new(cluster_status(&self.ctx.raft.status())))
+    }
+
+    async fn trigger_snapshot(
+        &self,
+        req: Request<v1::TriggerSnapshotRequest>,
+    ) -> Result<Response<v1::TriggerSnapshotResponse>, Status> {
+        self.require_admin(req.metadata(), "triggering a snapshot")?;
+        self.ctx
+            .raft
+            .trigger_snapshot()
+            .await
+            .map_err(cluster_error)?;
+        let st = self.ctx.raft.status();
+        Ok(Response::new(v1::TriggerSnapshotResponse {
+            node_id: st.id,
+            snapshot_index: st.applied,
+        }))
+    }
+}
