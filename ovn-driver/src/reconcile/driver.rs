@@ -34,6 +34,9 @@ pub const RETRY_DEFAULT: Duration = Duration::from_millis(500);
 /// How long a pass waits for the monitor to show rows the previous pass
 /// inserted (so it does not insert them again from a stale cache).
 pub const ECHO_WAIT_DEFAULT: Duration = Duration::from_secs(2);
+/// How often the leader loop refreshes NB reachability in the status, so a
+/// lost NB shows even when nothing needs writing.
+pub const HEALTH_TICK: Duration = Duration::from_millis(200);
 
 /// Read access to the replicated state. The driver calls it once per pass
 /// and only translates inside `f`, so a lock is held briefly.
@@ -290,6 +293,12 @@ impl OvnDriver {
         let mut awaiting_until = Instant::now();
         let mut changes_open = true;
         let far = Duration::from_secs(3600);
+        // Separate task: a pass can block on a lost NB for a while, and the
+        // status must show it meanwhile.
+        let _health = AbortOnDrop(tokio::spawn(watch_health(
+            client.clone(),
+            self.status.clone(),
+        )));
         loop {
             let echo_pending = !awaiting.is_empty() && Instant::now() < awaiting_until;
             let wake = if echo_pending {
@@ -554,6 +563,27 @@ impl OvnDriver {
             warn!(term, cluster = %self.config.cluster_name, "operator requested a forced NB takeover");
         }
         Ok(fence::claim(&client, &self.config.cluster_name, term, force).await?)
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn watch_health(client: Client, status: DriverStatus) {
+    let mut tick = tokio::time::interval(HEALTH_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if client.current_remote().is_some() {
+            status.note_reachable();
+        } else {
+            status.note_unreachable();
+        }
     }
 }
 

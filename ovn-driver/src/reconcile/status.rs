@@ -204,14 +204,19 @@ impl DriverStatus {
     /// Called while a leader cannot use NB; starts the unreachable clock.
     pub(crate) fn note_unreachable(&self) {
         let mut inner = self.lock();
-        inner.unreachable_since.get_or_insert_with(Instant::now);
-        drop(inner);
-        self.changed();
+        if inner.unreachable_since.is_none() {
+            inner.unreachable_since = Some(Instant::now());
+            drop(inner);
+            self.changed();
+        }
     }
 
     pub(crate) fn note_reachable(&self) {
-        self.lock().unreachable_since = None;
-        self.changed();
+        let mut inner = self.lock();
+        if inner.unreachable_since.take().is_some() {
+            drop(inner);
+            self.changed();
+        }
     }
 
     pub(crate) fn step_down(&self, fence: Option<FenceState>) {
