@@ -34,6 +34,8 @@ pub const GATEWAY_CHASSIS_MAX: usize = 16;
 pub const QUOTA_MAX: u32 = 10_000_000;
 /// Retained request ids (idempotency), cluster-wide.
 pub const REQUEST_LOG_RETENTION_MAX: u32 = 10_000_000;
+/// Client requests carried by one log entry (batched proposals).
+pub const PROPOSALS_PER_ENTRY_MAX: usize = 1024;
 /// Page size of list reads.
 pub const PAGE_SIZE_MAX: usize = 1000;
 

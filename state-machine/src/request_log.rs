@@ -23,6 +23,8 @@ pub type RequestKey = (String, String);
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
     pub index: u64,
+    /// Position of the request within its log entry (entries may carry a batch).
+    pub position: u32,
     pub fingerprint: u128,
     pub outcome: Outcome,
 }
@@ -30,8 +32,8 @@ pub struct RequestRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestLog {
     by_key: BTreeMap<RequestKey, RequestRecord>,
-    /// Log index -> key, to evict in log order.
-    by_index: BTreeMap<u64, RequestKey>,
+    /// (log index, position in the entry) -> key, to evict in log order.
+    by_index: BTreeMap<(u64, u32), RequestKey>,
 }
 
 impl RequestLog {
@@ -41,7 +43,7 @@ impl RequestLog {
 
     pub fn record(&mut self, key: RequestKey, rec: RequestRecord, retention: u32) {
         debug_assert!(!self.by_key.contains_key(&key));
-        self.by_index.insert(rec.index, key.clone());
+        self.by_index.insert((rec.index, rec.position), key.clone());
         self.by_key.insert(key, rec);
         self.evict_to(retention);
     }

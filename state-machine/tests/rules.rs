@@ -1172,3 +1172,52 @@ fn creations_with_their_extras_are_atomic() {
     let f = created_id(&d.ok(&t, fip(Some((p.id, None)))));
     assert_eq!(d.state.floating_ip(&t, f).unwrap().port_id, Some(p.id));
 }
+
+#[test]
+fn a_batch_applies_like_separate_entries() {
+    // - one log entry may carry many proposals; each keeps its own outcome
+    // - ids stay unique across the batch, a repeated request id inside the batch is a
+    //   replay, a rejected proposal changes nothing and does not disturb the others
+    let mut d = Driver::default();
+    let t = tenant("a");
+    let v = d.vpc(&t, "a", &["10.0.0.0/16"]);
+    let s = d.subnet(&t, v, Some("10.0.0.0/24"), None);
+    let prop = |rid: &str, c: Command| prismnet_state::Proposal {
+        request: prismnet_state::Request {
+            actor: t.clone(),
+            request_id: rid.into(),
+            command: c,
+        },
+        stamp: prismnet_state::Stamp { time_ms: 7 },
+    };
+    let mut bad = port_cmd(s);
+    bad.fixed_ips = vec![ip("10.9.9.9")];
+    let batch = vec![
+        prop("b1", Command::CreatePort(port_cmd(s))),
+        prop("b2", Command::CreatePort(bad)),
+        prop("b3", Command::CreatePort(port_cmd(s))),
+        prop("b1", Command::CreatePort(port_cmd(s))),
+    ];
+    d.index += 1;
+    let results = d.state.apply_batch(d.index, &batch);
+    d.state.check_invariants().unwrap();
+    assert_eq!(results.len(), 4);
+    let a = results[0].as_ref().unwrap();
+    assert_eq!(
+        results[1].as_ref().unwrap_err().reason,
+        Reason::IpOutsideSubnet
+    );
+    let c = results[2].as_ref().unwrap();
+    let again = results[3].as_ref().unwrap();
+    assert!(again.replayed && again.outcome == a.outcome);
+    assert_ne!(a.outcome, c.outcome);
+    assert_eq!(d.state.port_count(), 2);
+    let ips: Vec<String> = d
+        .state
+        .list_ports(&t, &PortFilter::default(), Page::default())
+        .unwrap()
+        .iter()
+        .map(|p| p.ipv4.unwrap().to_string())
+        .collect();
+    assert_eq!(ips, ["10.0.0.2", "10.0.0.3"]);
+}

@@ -55,13 +55,44 @@ impl State {
     /// index was consumed). Panics if `index` does not increase: the caller must
     /// never apply an entry twice or out of order.
     pub fn apply(&mut self, index: u64, proposal: &Proposal) -> Result<Applied> {
+        let mut results = self.apply_batch(index, std::slice::from_ref(proposal));
+        results.pop().expect("one result per proposal")
+    }
+
+    /// Applies the proposals of one log entry, in order, as if each were its own
+    /// entry: each has its own request id and outcome, and a rejected one changes
+    /// nothing. Batching lets the Raft layer commit many client requests with one
+    /// append, one replication round and one fsync.
+    ///
+    /// Panics if `index` does not increase (see [`State::apply`]).
+    pub fn apply_batch(&mut self, index: u64, proposals: &[Proposal]) -> Vec<Result<Applied>> {
         assert!(
             index > self.last_index,
             "apply of log index {index} after {}: entries must be applied once, in order",
             self.last_index
         );
+        assert!(
+            proposals.len() <= crate::limits::PROPOSALS_PER_ENTRY_MAX,
+            "batch over its bound"
+        );
         self.last_index = index;
+        // Ids derive from (index, ordinal); the ordinal runs on across the batch so
+        // two commands of one entry never share an id.
+        let mut ordinal = 0;
+        proposals
+            .iter()
+            .enumerate()
+            .map(|(position, p)| self.apply_one(index, position as u32, &mut ordinal, p))
+            .collect()
+    }
 
+    fn apply_one(
+        &mut self,
+        index: u64,
+        position: u32,
+        ordinal: &mut u32,
+        proposal: &Proposal,
+    ) -> Result<Applied> {
         let request = &proposal.request;
         validate::request_id(&request.request_id)?;
         let key = (request.actor.request_scope(), request.request_id.clone());
@@ -90,14 +121,17 @@ impl State {
             index,
             time_ms: proposal.stamp.time_ms,
             salt: self.settings.id_salt,
-            ordinal: 0,
+            ordinal: *ordinal,
         };
-        let outcome = self.dispatch(&mut ctx, &request.command)?;
+        let result = self.dispatch(&mut ctx, &request.command);
+        *ordinal = ctx.ordinal;
+        let outcome = result?;
         let retention = self.settings.request_id_retention;
         self.requests.record(
             key,
             RequestRecord {
                 index,
+                position,
                 fingerprint: fp,
                 outcome: outcome.clone(),
             },

@@ -17,7 +17,6 @@ pub struct Driver {
     pub next_request: u64,
 }
 
-
 pub fn scope(project: &str) -> Scope {
     Scope::new("default", project).unwrap()
 }
