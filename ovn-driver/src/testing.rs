@@ -459,10 +459,16 @@ impl OvnStack {
         run("ovn-nbctl", &[&db, "--timeout=30", "--wait=sb", "sync"]).map(drop)
     }
 
-    /// `ovn-trace --minimal <datapath> <microflow>`: the packet's fate.
+    /// `ovn-trace --minimal <datapath> <microflow>`: the packet's fate, as
+    /// the first packet of a new connection (every conntrack lookup answers
+    /// `new`, so stateful ACLs are really evaluated), with full port names
+    /// (ovn-trace abbreviates UUID-like names otherwise).
     pub fn trace(&self, datapath: &str, microflow: &str) -> io::Result<String> {
         let db = format!("--db={}", self.sb_remote());
-        run("ovn-trace", &[&db, "--minimal", datapath, microflow])
+        let mut args = vec![db.as_str(), "--minimal", "--no-friendly-names"];
+        args.extend(["--ct=new,trk"; 8]);
+        args.extend([datapath, microflow]);
+        run("ovn-trace", &args)
     }
 
     pub fn northd_log(&self) -> String {

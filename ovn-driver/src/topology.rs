@@ -226,13 +226,12 @@ impl Topology {
     }
 
     pub fn floating_ip(&mut self, project: &str, network: Id, port: Id) -> Id {
-        let fip = created(&self.run(Command::CreateFloatingIp {
+        created(&self.run(Command::CreateFloatingIp {
             scope: scope(project),
             network_id: network,
             ip: None,
             associate: Some((port, None)),
-        }));
-        fip
+        }))
     }
 
     pub fn groups_ref(names: &[&str]) -> Option<Vec<GroupRef>> {

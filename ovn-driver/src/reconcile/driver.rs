@@ -26,7 +26,8 @@ use crate::translate::{translate, NbModel};
 /// transaction's reply and the server's work per commit small, so a large
 /// initial sync is many quick commits instead of one huge one.
 pub const OPS_PER_TXN_MAX: usize = 500;
-const _: () = assert!(OPS_PER_TXN_MAX + 1 <= crate::ovsdb::MAX_TRANSACTION_OPS);
+// The fence guard rides along in every transaction.
+const _: () = assert!(OPS_PER_TXN_MAX < crate::ovsdb::MAX_TRANSACTION_OPS);
 /// Changes arriving within this window are handled by one pass.
 pub const DEBOUNCE_DEFAULT: Duration = Duration::from_millis(10);
 /// Pause before retrying after a failed pass or connect.

@@ -7,7 +7,7 @@
 //! | VPC | Logical_Router `pn-lr-<vpc>`; static routes |
 //! | subnet | Logical_Switch `pn-ls-<subnet>`; LRP `pn-lrp-<subnet>` (gateway addresses, `gateway_mac`, RA configs); router-type LSP `pn-rp-<subnet>`; DHCP_Options v4/v6 |
 //! | port | LSP named by the port id (addresses, port_security, DHCP refs, enabled, requested-chassis) |
-//! | security group | Port_Group `pg_<id>` + one ACL per rule; Address_Sets `pg_<id>_ip4/_ip6` |
+//! | security group | Port_Group `pg_<id>` + one ACL per rule; Address_Sets `pn_as_<id>_ip4/_ip6` |
 //! | (cluster) | default-drop Port_Group `pn_drop_<cluster>` with every port-secured port |
 //! | external network | Logical_Switch `pn-ext-<net>` with a localnet LSP |
 //! | VPC gateway | LRP `pn-lrp-gw-<vpc>` + Gateway_Chassis, router-type LSP on the external switch, default route, `snat` per subnet |

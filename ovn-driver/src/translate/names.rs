@@ -61,9 +61,14 @@ pub fn port_group(group: Id) -> String {
     format!("pg_{}", group.to_string().replace('-', "_"))
 }
 
-/// `<pg>_ip4` / `<pg>_ip6`, used as `$name` in matches.
+/// `pn_as_<id>_ip4` / `_ip6`, used as `$name` in remote-group matches.
+///
+/// NOT `<port group>_ip4`: ovn-northd derives SB address sets of exactly
+/// those names from every Port_Group itself, and an NB Address_Set with the
+/// same name makes every northd SB commit fail (constraint violation on
+/// Address_Set.name; seen with OVN 23.03 in `tests/ovn_trace.rs`).
 pub fn address_set(group: Id, family: impl Display) -> String {
-    format!("{}_{family}", port_group(group))
+    format!("pn_as_{}_{family}", group.to_string().replace('-', "_"))
 }
 
 /// The cluster's default-drop group (Neutron's `neutron_pg_drop`), one per

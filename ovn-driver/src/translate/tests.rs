@@ -68,7 +68,7 @@ fn small_topology_exact_rows() {
     // VM ports: named by port id; addresses and port security.
     let a = lsp(&m, &p1.id.to_string());
     let addr = format!("{} {}", p1.mac, p1.ipv4.unwrap());
-    assert_eq!(a.addresses, [addr.clone()]);
+    assert_eq!(a.addresses, std::slice::from_ref(&addr));
     assert_eq!(
         a.port_security,
         [addr, format!("{} 10.0.1.200", p1.mac)],
@@ -115,7 +115,9 @@ fn small_topology_exact_rows() {
                 && a.direction == "from-lport")
     );
     let as4 = m
-        .find::<AddressSet>(|s| s.name == format!("{pg_name}_ip4"))
+        .find::<AddressSet>(|s| {
+            s.name == format!("pn_as_{}_ip4", web.to_string().replace('-', "_"))
+        })
         .unwrap();
     assert_eq!(as4.addresses, [p1.ipv4.unwrap().to_string()]);
 
@@ -133,9 +135,11 @@ fn small_topology_exact_rows() {
     // The project's default group: ingress from its own members.
     let dg = t.default_group("p1");
     let dg_pg = format!("pg_{}", dg.to_string().replace('-', "_"));
-    assert!(m
-        .rows::<Acl>()
-        .any(|a| a.match_ == format!("outport == @{dg_pg} && ip4 && ip4.src == ${dg_pg}_ip4")));
+    assert!(m.rows::<Acl>().any(|a| a.match_
+        == format!(
+            "outport == @{dg_pg} && ip4 && ip4.src == $pn_as_{}_ip4",
+            dg.to_string().replace('-', "_")
+        )));
 
     // Every row is owned and named validly.
     for d in m.desired() {
