@@ -8,14 +8,14 @@
 //!
 //! | code | reasons |
 //! |---|---|
-//! | INVALID_ARGUMENT | `invalid_argument`, `invalid_cidr`, `invalid_ip`, `invalid_mac`, `invalid_name`, `invalid_id`, `invalid_page_token`, `ip_outside_subnet`, `ip_version_mismatch`, `invalid_port_range`, `invalid_protocol`, `invalid_route`, `invalid_mtu` |
+//! | INVALID_ARGUMENT | `invalid_argument`, `invalid_name`, `invalid_scope`, `invalid_request_id`, `invalid_cidr`, `cidr_overlap`, `cidr_outside_vpc`, `invalid_gateway`, `invalid_pool`, `invalid_reserved_range`, `ip_outside_subnet`, `ip_reserved`, `ip_family_mismatch`, `invalid_mac`, `invalid_route`, `invalid_rule`, `invalid_settings`, `limit_exceeded`, `invalid_ip`, `invalid_id`, `invalid_port_range`, `invalid_protocol`, `invalid_page_token` |
 //! | NOT_FOUND | `not_found` |
-//! | ALREADY_EXISTS | `name_in_use`, `request_id_conflict` |
-//! | FAILED_PRECONDITION | `cidr_overlap`, `ip_in_use`, `mac_in_use`, `subnet_has_ports`, `vpc_has_subnets`, `security_group_in_use`, `external_network_in_use`, `port_bound`, `gateway_not_set` |
-//! | RESOURCE_EXHAUSTED | `subnet_full`, `quota_exceeded`, `request_too_large` |
-//! | UNAVAILABLE | `not_leader`, `no_leader` (retryable) |
+//! | ALREADY_EXISTS | `ip_in_use`, `mac_in_use`, `name_in_use`, `rule_exists` |
+//! | RESOURCE_EXHAUSTED | `subnet_full`, `external_network_full`, `mac_space_exhausted`, `quota_exceeded`, `request_too_large` |
+//! | FAILED_PRECONDITION | `subnet_has_ports`, `vpc_has_subnets`, `security_group_in_use`, `external_network_in_use`, `port_security_conflict`, `no_external_gateway`, `gateway_in_use`, `request_id_conflict`, `settings_locked` |
+//! | PERMISSION_DENIED | `scope_mismatch`, `admin_only`, `permission_denied` |
+//! | UNAVAILABLE | `not_leader`, `no_leader`, `commit_timeout` (retryable with the same request id) |
 //! | UNAUTHENTICATED | `unauthenticated` |
-//! | PERMISSION_DENIED | `permission_denied` |
 //! | DEADLINE_EXCEEDED | `deadline_exceeded` |
 //! | INTERNAL | `internal` |
 
@@ -44,39 +44,107 @@ pub mod reasons {
     /// DEADLINE_EXCEEDED: the call's deadline passed (server or client side).
     pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
     pub const INTERNAL: &str = "internal";
+    /// UNAVAILABLE: the write was not committed in time (no quorum?); it may still
+    /// commit, so retry with the same request_id.
+    pub const COMMIT_TIMEOUT: &str = "commit_timeout";
+    /// FAILED_PRECONDITION: the call needs the OVN driver, which this cluster runs without.
+    pub const OVN_DRIVER_OFF: &str = "ovn_driver_off";
+    /// FAILED_PRECONDITION: Raft refused the membership change (e.g. one in progress).
+    pub const MEMBERSHIP_CHANGE_REFUSED: &str = "membership_change_refused";
     /// INVALID_ARGUMENT: catch-all for malformed requests without a sharper reason.
     pub const INVALID_ARGUMENT: &str = "invalid_argument";
     /// INVALID_ARGUMENT: client-side only, the `ClientConfig` is unusable.
     pub const INVALID_CONFIG: &str = "invalid_config";
     pub const INVALID_PAGE_TOKEN: &str = "invalid_page_token";
-    /// ALREADY_EXISTS: the request_id was used before for a different request.
+    /// FAILED_PRECONDITION: the request_id was used before for a different request.
     pub const REQUEST_ID_CONFLICT: &str = "request_id_conflict";
 
-    // Domain reasons (mapped by the node from the state machine's errors).
-    pub const INVALID_CIDR: &str = "invalid_cidr";
-    pub const INVALID_IP: &str = "invalid_ip";
-    pub const INVALID_MAC: &str = "invalid_mac";
+    // Domain reasons: the state machine's `prismnet_state::Reason`, mapped by the node
+    // with the code each decides (node/tests check this list against it).
     pub const INVALID_NAME: &str = "invalid_name";
-    pub const INVALID_ID: &str = "invalid_id";
-    pub const IP_OUTSIDE_SUBNET: &str = "ip_outside_subnet";
-    pub const IP_VERSION_MISMATCH: &str = "ip_version_mismatch";
-    pub const INVALID_PORT_RANGE: &str = "invalid_port_range";
-    pub const INVALID_PROTOCOL: &str = "invalid_protocol";
-    pub const INVALID_ROUTE: &str = "invalid_route";
-    pub const INVALID_MTU: &str = "invalid_mtu";
-    pub const NOT_FOUND: &str = "not_found";
-    pub const NAME_IN_USE: &str = "name_in_use";
+    pub const INVALID_SCOPE: &str = "invalid_scope";
+    pub const INVALID_REQUEST_ID: &str = "invalid_request_id";
+    pub const INVALID_CIDR: &str = "invalid_cidr";
     pub const CIDR_OVERLAP: &str = "cidr_overlap";
+    pub const CIDR_OUTSIDE_VPC: &str = "cidr_outside_vpc";
+    pub const INVALID_GATEWAY: &str = "invalid_gateway";
+    pub const INVALID_POOL: &str = "invalid_pool";
+    pub const INVALID_RESERVED_RANGE: &str = "invalid_reserved_range";
+    pub const IP_OUTSIDE_SUBNET: &str = "ip_outside_subnet";
+    pub const IP_RESERVED: &str = "ip_reserved";
+    pub const IP_FAMILY_MISMATCH: &str = "ip_family_mismatch";
+    pub const INVALID_MAC: &str = "invalid_mac";
+    pub const INVALID_ROUTE: &str = "invalid_route";
+    pub const INVALID_RULE: &str = "invalid_rule";
+    pub const INVALID_SETTINGS: &str = "invalid_settings";
+    pub const LIMIT_EXCEEDED: &str = "limit_exceeded";
+    pub const NOT_FOUND: &str = "not_found";
     pub const IP_IN_USE: &str = "ip_in_use";
     pub const MAC_IN_USE: &str = "mac_in_use";
+    pub const NAME_IN_USE: &str = "name_in_use";
+    pub const RULE_EXISTS: &str = "rule_exists";
     pub const SUBNET_FULL: &str = "subnet_full";
+    pub const EXTERNAL_NETWORK_FULL: &str = "external_network_full";
+    pub const MAC_SPACE_EXHAUSTED: &str = "mac_space_exhausted";
     pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
     pub const SUBNET_HAS_PORTS: &str = "subnet_has_ports";
     pub const VPC_HAS_SUBNETS: &str = "vpc_has_subnets";
     pub const SECURITY_GROUP_IN_USE: &str = "security_group_in_use";
     pub const EXTERNAL_NETWORK_IN_USE: &str = "external_network_in_use";
-    pub const PORT_BOUND: &str = "port_bound";
-    pub const GATEWAY_NOT_SET: &str = "gateway_not_set";
+    pub const PORT_SECURITY_CONFLICT: &str = "port_security_conflict";
+    pub const NO_EXTERNAL_GATEWAY: &str = "no_external_gateway";
+    pub const GATEWAY_IN_USE: &str = "gateway_in_use";
+    pub const SETTINGS_LOCKED: &str = "settings_locked";
+    pub const SCOPE_MISMATCH: &str = "scope_mismatch";
+    pub const ADMIN_ONLY: &str = "admin_only";
+
+    /// Every domain reason with its code, for clients and for the node's check.
+    pub const DOMAIN: &[(&str, tonic::Code)] = &[
+        (INVALID_ARGUMENT, tonic::Code::InvalidArgument),
+        (INVALID_NAME, tonic::Code::InvalidArgument),
+        (INVALID_SCOPE, tonic::Code::InvalidArgument),
+        (INVALID_REQUEST_ID, tonic::Code::InvalidArgument),
+        (INVALID_CIDR, tonic::Code::InvalidArgument),
+        (CIDR_OVERLAP, tonic::Code::InvalidArgument),
+        (CIDR_OUTSIDE_VPC, tonic::Code::InvalidArgument),
+        (INVALID_GATEWAY, tonic::Code::InvalidArgument),
+        (INVALID_POOL, tonic::Code::InvalidArgument),
+        (INVALID_RESERVED_RANGE, tonic::Code::InvalidArgument),
+        (IP_OUTSIDE_SUBNET, tonic::Code::InvalidArgument),
+        (IP_RESERVED, tonic::Code::InvalidArgument),
+        (IP_FAMILY_MISMATCH, tonic::Code::InvalidArgument),
+        (INVALID_MAC, tonic::Code::InvalidArgument),
+        (INVALID_ROUTE, tonic::Code::InvalidArgument),
+        (INVALID_RULE, tonic::Code::InvalidArgument),
+        (INVALID_SETTINGS, tonic::Code::InvalidArgument),
+        (LIMIT_EXCEEDED, tonic::Code::InvalidArgument),
+        (NOT_FOUND, tonic::Code::NotFound),
+        (IP_IN_USE, tonic::Code::AlreadyExists),
+        (MAC_IN_USE, tonic::Code::AlreadyExists),
+        (NAME_IN_USE, tonic::Code::AlreadyExists),
+        (RULE_EXISTS, tonic::Code::AlreadyExists),
+        (SUBNET_FULL, tonic::Code::ResourceExhausted),
+        (EXTERNAL_NETWORK_FULL, tonic::Code::ResourceExhausted),
+        (MAC_SPACE_EXHAUSTED, tonic::Code::ResourceExhausted),
+        (QUOTA_EXCEEDED, tonic::Code::ResourceExhausted),
+        (SUBNET_HAS_PORTS, tonic::Code::FailedPrecondition),
+        (VPC_HAS_SUBNETS, tonic::Code::FailedPrecondition),
+        (SECURITY_GROUP_IN_USE, tonic::Code::FailedPrecondition),
+        (EXTERNAL_NETWORK_IN_USE, tonic::Code::FailedPrecondition),
+        (PORT_SECURITY_CONFLICT, tonic::Code::FailedPrecondition),
+        (NO_EXTERNAL_GATEWAY, tonic::Code::FailedPrecondition),
+        (GATEWAY_IN_USE, tonic::Code::FailedPrecondition),
+        (REQUEST_ID_CONFLICT, tonic::Code::FailedPrecondition),
+        (SETTINGS_LOCKED, tonic::Code::FailedPrecondition),
+        (SCOPE_MISMATCH, tonic::Code::PermissionDenied),
+        (ADMIN_ONLY, tonic::Code::PermissionDenied),
+    ];
+
+    // Parse errors the node's API layer reports before anything reaches the state machine.
+    pub const INVALID_IP: &str = "invalid_ip";
+    pub const INVALID_ID: &str = "invalid_id";
+    pub const INVALID_PORT_RANGE: &str = "invalid_port_range";
+    pub const INVALID_PROTOCOL: &str = "invalid_protocol";
 }
 
 /// A status carrying an ErrorInfo detail with `reason` in [`ERROR_DOMAIN`].

@@ -48,10 +48,21 @@ impl Context {
             request_id,
             command,
         };
-        match self.raft.write(request).await {
-            Ok(Ok(applied)) => Ok(applied),
-            Ok(Err(e)) => Err(state_error(e)),
-            Err(e) => Err(write_error(e)),
+        // A leader that lost its quorum would hold the call forever. The write may
+        // still commit after this gives up; the client's retry with the same request
+        // id then gets its outcome, never a second allocation.
+        match tokio::time::timeout(WRITE_TIMEOUT, self.raft.write(request)).await {
+            Ok(Ok(Ok(applied))) => Ok(applied),
+            Ok(Ok(Err(e))) => Err(state_error(e)),
+            Ok(Err(e)) => Err(write_error(e)),
+            Err(_) => Err(prismnet_api::errors::status_with_reason(
+                tonic::Code::Unavailable,
+                prismnet_api::errors::reasons::COMMIT_TIMEOUT,
+                format!(
+                    "not committed within {} s (no quorum?); retry with the same request id",
+                    WRITE_TIMEOUT.as_secs()
+                ),
+            )),
         }
     }
 

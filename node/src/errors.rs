@@ -48,9 +48,11 @@ pub fn cluster_error(e: ClusterError) -> Status {
     match e {
         ClusterError::NotLeader { leader_id, leader } => redirect(leader_id, leader),
         ClusterError::NoLeader => no_leader_status(),
-        ClusterError::Rejected(m) => {
-            status_with_reason(Code::FailedPrecondition, "membership_change_refused", m)
-        }
+        ClusterError::Rejected(m) => status_with_reason(
+            Code::FailedPrecondition,
+            reasons::MEMBERSHIP_CHANGE_REFUSED,
+            m,
+        ),
         ClusterError::Fatal(m) => internal(format!("raft stopped on this node: {m}")),
     }
 }
@@ -74,4 +76,27 @@ pub fn admin_only(what: &str) -> Status {
         reasons::PERMISSION_DENIED,
         format!("{what} requires an admin token"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API crate cannot depend on the domain crate, so it lists the domain
+    /// reasons itself; this keeps the two lists and their codes identical.
+    #[test]
+    fn api_reason_table_matches_the_state_machine() {
+        let api: Vec<(&str, Code)> = reasons::DOMAIN.to_vec();
+        let domain: Vec<(&str, Code)> = prismnet_state::Reason::ALL
+            .iter()
+            .map(|r| (r.as_str(), state_error(StateError::new(*r, "")).code()))
+            .collect();
+        assert_eq!(api, domain);
+        let s = state_error(StateError::new(prismnet_state::Reason::CidrOverlap, "x"));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            prismnet_api::errors::reason_of(&s).as_deref(),
+            Some("cidr_overlap")
+        );
+    }
 }

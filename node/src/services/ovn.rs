@@ -14,7 +14,7 @@ impl Service {
         if self.ctx.ovn_nb.is_empty() {
             status_with_reason(
                 Code::FailedPrecondition,
-                "ovn_driver_off",
+                prismnet_api::errors::reasons::OVN_DRIVER_OFF,
                 "this cluster runs without the OVN driver (no --ovn-nb)",
             )
         } else {

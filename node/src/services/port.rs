@@ -160,7 +160,7 @@ impl PortService for Service {
         let _ = self.ctx.actor(req.metadata())?;
         Err(prismnet_api::errors::status_with_reason(
             Code::FailedPrecondition,
-            "ovn_driver_off",
+            prismnet_api::errors::reasons::OVN_DRIVER_OFF,
             "port state comes from OVN, and this cluster runs without the OVN driver",
         ))
     }
