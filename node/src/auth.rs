@@ -100,6 +100,15 @@ impl Auth {
         Ok(Auth::Tokens(tokens))
     }
 
+    /// An admin token, for the node's own calls to its peers' API (all nodes share
+    /// the tokens file). None in dev mode, where none is needed.
+    pub fn admin_token(&self) -> Option<String> {
+        match self {
+            Auth::Dev => None,
+            Auth::Tokens(t) => t.iter().find(|(_, a)| a.is_admin()).map(|(k, _)| k.clone()),
+        }
+    }
+
     pub fn is_dev(&self) -> bool {
         matches!(self, Auth::Dev)
     }

@@ -20,8 +20,8 @@ pub struct Context {
     pub raft: Arc<RaftNode>,
     pub auth: Auth,
     pub cluster_name: String,
-    /// The OVN NB remotes this node drives when it leads (empty: driver off).
-    pub ovn_nb: Vec<String>,
+    /// The OVN NB driver (None: `--ovn-nb` not set, driver off).
+    pub ovn: Option<Arc<crate::ovn::Ovn>>,
 }
 
 impl Context {

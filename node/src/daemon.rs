@@ -47,6 +47,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     if config.ovn_nb.is_empty() {
         info!("OVN driver off: no --ovn-nb remotes configured");
+    } else {
+        info!(remotes = ?config.ovn_nb, "OVN NB driver on: runs while this node leads");
     }
 
     let mut raft_cfg = RaftConfig::new(
@@ -73,11 +75,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     info!(raft_addr = %config.raft_addr, api_addr = %config.api_addr, "raft node started");
     tokio::spawn(log_leadership(raft.clone(), config.id));
 
+    let ovn = if config.ovn_nb.is_empty() {
+        None
+    } else {
+        let token = auth.admin_token();
+        Some(
+            crate::ovn::Ovn::start(raft.clone(), &config.ovn_nb, &config.cluster_name, token)
+                .context("configuring the OVN NB driver")?,
+        )
+    };
     let ctx = Arc::new(Context {
         raft: raft.clone(),
         auth,
         cluster_name: config.cluster_name.clone(),
-        ovn_nb: config.ovn_nb.clone(),
+        ovn,
     });
     let service = Service { ctx };
 

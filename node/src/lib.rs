@@ -8,6 +8,7 @@
 //! | domain and Raft errors as gRPC statuses | [`errors`] |
 //! | what every service shares: auth, writes, reads, redirects | [`context`] |
 //! | API message <-> domain type conversions, one file per resource | [`convert`] |
+//! | the leader-only OVN NB driver, NB probe and leadership handoff | [`ovn`] |
 //! | gRPC services, one file per service | [`services`] |
 //! | the running daemon: start, serve, shut down | [`daemon`] |
 
@@ -17,4 +18,5 @@ pub mod context;
 pub mod convert;
 pub mod daemon;
 pub mod errors;
+pub mod ovn;
 pub mod services;

@@ -21,7 +21,9 @@ fn role(r: Role) -> v1::NodeRole {
 }
 
 /// This node's view of the cluster.
-pub fn cluster_status(st: &NodeStatus) -> v1::ClusterStatusResponse {
+/// This node's view of the cluster; `own_nb` is this node's own NB connection (it
+/// can vouch only for itself).
+pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusResponse {
     let members = st
         .voters
         .iter()
@@ -51,7 +53,7 @@ pub fn cluster_status(st: &NodeStatus) -> v1::ClusterStatusResponse {
                 health: Some(v1::NodeHealth {
                     reachable,
                     last_contact_ms_ago: 0,
-                    ovn_nb_connected: false,
+                    ovn_nb_connected: id == st.id && own_nb,
                     error: if id == st.id {
                         st.fatal.clone().unwrap_or_default()
                     } else {
@@ -72,7 +74,11 @@ pub fn cluster_status(st: &NodeStatus) -> v1::ClusterStatusResponse {
 }
 
 impl Service {
-    fn require_admin(
+    fn own_nb(&self) -> bool {
+        self.ctx.ovn.as_ref().is_some_and(|o| o.nb_connected())
+    }
+
+    pub(crate) fn require_admin(
         &self,
         req_md: &tonic::metadata::MetadataMap,
         what: &str,
@@ -91,7 +97,10 @@ impl AdminService for Service {
         req: Request<v1::ClusterStatusRequest>,
     ) -> Result<Response<v1::ClusterStatusResponse>, Status> {
         self.ctx.actor(req.metadata())?;
-        Ok(Response::new(cluster_status(&self.ctx.raft.status())))
+        Ok(Response::new(cluster_status(
+            &self.ctx.raft.status(),
+            self.own_nb(),
+        )))
     }
 
     async fn add_node(
@@ -127,7 +136,10 @@ impl AdminService for Service {
             .add_node(r.id, peer)
             .await
             .map_err(cluster_error)?;
-        Ok(Response::new(cluster_status(&self.ctx.raft.status())))
+        Ok(Response::new(cluster_status(
+            &self.ctx.raft.status(),
+            self.own_nb(),
+        )))
     }
 
     async fn remove_node(
@@ -140,7 +152,10 @@ impl AdminService for Service {
             .remove_node(req.get_ref().id)
             .await
             .map_err(cluster_error)?;
-        Ok(Response::new(cluster_status(&self.ctx.raft.status())))
+        Ok(Response::new(cluster_status(
+            &self.ctx.raft.status(),
+            self.own_nb(),
+        )))
     }
 
     async fn trigger_snapshot(

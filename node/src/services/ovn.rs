@@ -1,29 +1,70 @@
-//! OvnService. The NB driver runs on the leader when `--ovn-nb` is set (OVN issue);
-//! until it is wired in, status says what this node knows and the driver operations
-//! answer plainly that they are not available.
+//! OvnService: the NB driver's status, drift and takeover.
 
-use prismnet_api::errors::status_with_reason;
+use std::sync::Arc;
+
+use prismnet_api::errors::{not_leader_status, reasons, status_with_reason};
 use prismnet_api::v1;
 use prismnet_api::v1::ovn_service_server::OvnService;
+use prismnet_ovn::reconcile::{Change, FenceState, Stored, SyncState};
+use prismnet_ovn::DriverError;
 use tonic::{Code, Request, Response, Status};
 
 use super::Service;
+use crate::ovn::Ovn;
+
+fn driver_error(e: DriverError) -> Status {
+    status_with_reason(Code::Unavailable, "ovn_nb_unavailable", e.to_string())
+}
+
+fn fence_epoch(f: &FenceState) -> u64 {
+    match f {
+        FenceState::Idle => 0,
+        FenceState::Claiming { epoch } | FenceState::Held { epoch } => *epoch,
+        FenceState::Refused { stored, .. } | FenceState::Lost { stored, .. } => match stored {
+            Stored::Epoch(e) => *e,
+            _ => 0,
+        },
+    }
+}
+
+fn drift(c: &Change) -> v1::OvnDrift {
+    let kind = match c {
+        Change::Insert { .. } => v1::DriftKind::Missing,
+        Change::Delete { .. } => v1::DriftKind::Extra,
+        Change::Update { .. } | Change::Link { .. } => v1::DriftKind::Different,
+    };
+    v1::OvnDrift {
+        table: c.table().name().to_string(),
+        name: c.key().to_string(),
+        kind: kind as i32,
+        detail: c.to_string(),
+    }
+}
 
 impl Service {
-    fn driver_unavailable(&self) -> Status {
-        if self.ctx.ovn_nb.is_empty() {
+    fn ovn(&self) -> Result<&Arc<Ovn>, Status> {
+        self.ctx.ovn.as_ref().ok_or_else(|| {
             status_with_reason(
                 Code::FailedPrecondition,
-                prismnet_api::errors::reasons::OVN_DRIVER_OFF,
+                reasons::OVN_DRIVER_OFF,
                 "this cluster runs without the OVN driver (no --ovn-nb)",
             )
-        } else {
-            status_with_reason(
-                Code::Unimplemented,
-                "unimplemented",
-                "the OVN driver is not wired into prismnetd yet",
-            )
+        })
+    }
+
+    /// The leader's term, or the redirect a follower answers with.
+    fn leading_term(&self) -> Result<u64, Status> {
+        if let Some(term) = self.ctx.raft.leader_term() {
+            return Ok(term);
         }
+        let st = self.ctx.raft.status();
+        let addr = st
+            .leader_id
+            .and_then(|l| st.voters.get(&l).map(|p| p.api_addr.clone()));
+        Err(match st.leader_id {
+            Some(l) => not_leader_status(Some(l), addr.as_deref()),
+            None => prismnet_api::errors::no_leader_status(),
+        })
     }
 }
 
@@ -34,13 +75,34 @@ impl OvnService for Service {
         req: Request<v1::OvnStatusRequest>,
     ) -> Result<Response<v1::OvnStatusResponse>, Status> {
         self.ctx.actor(req.metadata())?;
+        let ovn = self.ovn()?;
         let st = self.ctx.raft.status();
+        let ds = ovn.driver.status();
+        let states = ds.sync_states();
         Ok(Response::new(v1::OvnStatusResponse {
             leader_id: st.leader_id.unwrap_or(0),
-            nb_connected: false,
-            nb_address: self.ctx.ovn_nb.join(","),
+            nb_connected: ovn.nb_connected(),
+            nb_address: ovn
+                .driver
+                .config()
+                .client
+                .remotes
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            fence_epoch: fence_epoch(&ds.fence_state()),
+            synced_index: ds.synced_index().unwrap_or(0),
             applied_index: st.applied,
-            ..Default::default()
+            pending_objects: states
+                .values()
+                .filter(|s| **s == SyncState::Pending)
+                .count() as u64,
+            error_objects: states
+                .values()
+                .filter(|s| matches!(s, SyncState::Error(_)))
+                .count() as u64,
+            last_reconcile_at_ms: 0,
         }))
     }
 
@@ -48,15 +110,66 @@ impl OvnService for Service {
         &self,
         req: Request<v1::OvnDiffRequest>,
     ) -> Result<Response<v1::OvnDiffResponse>, Status> {
-        self.ctx.actor(req.metadata())?;
-        Err(self.driver_unavailable())
+        self.require_admin(req.metadata(), "reading the OVN drift")?;
+        let ovn = self.ovn()?;
+        let r = req.get_ref();
+        let d = ovn
+            .driver
+            .diff(&*ovn.state_source())
+            .await
+            .map_err(driver_error)?;
+        let start: usize = if r.page_token.is_empty() {
+            0
+        } else {
+            r.page_token.parse().map_err(|_| {
+                crate::errors::invalid(
+                    reasons::INVALID_PAGE_TOKEN,
+                    "page_token",
+                    &r.page_token,
+                    "not a token from this call",
+                )
+            })?
+        };
+        let size = if r.page_size == 0 {
+            crate::convert::PAGE_SIZE_DEFAULT
+        } else {
+            r.page_size as usize
+        };
+        let drifts: Vec<v1::OvnDrift> =
+            d.changes.iter().skip(start).take(size).map(drift).collect();
+        let next = start + drifts.len();
+        let next_page_token = if next < d.changes.len() {
+            next.to_string()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(v1::OvnDiffResponse {
+            drifts,
+            next_page_token,
+        }))
     }
 
     async fn ovn_takeover(
         &self,
         req: Request<v1::OvnTakeoverRequest>,
     ) -> Result<Response<v1::OvnTakeoverResponse>, Status> {
-        self.ctx.actor(req.metadata())?;
-        Err(self.driver_unavailable())
+        self.require_admin(req.metadata(), "taking over OVN NB")?;
+        let ovn = self.ovn()?;
+        let term = self.leading_term()?;
+        tracing::warn!(
+            term,
+            force = req.get_ref().force,
+            "operator takeover of OVN NB"
+        );
+        let claimed = ovn
+            .driver
+            .takeover(term, req.get_ref().force)
+            .await
+            .map_err(driver_error)?;
+        ovn.notify_takeover();
+        Ok(Response::new(v1::OvnTakeoverResponse {
+            fence_epoch: claimed.epoch,
+            repaired_objects: 0,
+        }))
     }
 }

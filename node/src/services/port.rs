@@ -5,14 +5,45 @@ use prismnet_api::v1::port_service_server::PortService;
 use prismnet_state::model::Port;
 use prismnet_state::read::PortFilter;
 use prismnet_state::{Command, State, View};
+use std::time::Duration;
+
+use prismnet_ovn::reconcile::SyncState;
+use prismnet_ovn::translate::names::KIND_PORT;
+use prismnet_ovn::DriverStatus;
 use tonic::{Code, Request, Response, Status};
+
+/// Longest wait a WaitPortUp call may ask for.
+const WAIT_UP_MAX_MS: u64 = 300_000;
 
 use super::{view, wrong_view, Service};
 use crate::convert::{self, port::to_proto};
 
-/// A port as the API shows it: with its project and VPC from its subnet.
-fn port_proto(s: &State, p: &Port) -> v1::Port {
-    to_proto(p, subnet_of(s, p), None)
+/// What the leader's NB driver reports of a port: its NB sync state and whether
+/// OVN says it is up. None on followers and without the driver (they cannot know).
+fn ovn_of(ovn: Option<&DriverStatus>, p: &Port) -> Option<(v1::OvnSync, bool)> {
+    let st = ovn?;
+    let id = p.id.to_string();
+    let sync = match st.sync_state(KIND_PORT, &id) {
+        Some(SyncState::Synced) => v1::OvnSync {
+            state: v1::OvnSyncState::Synced as i32,
+            reason: String::new(),
+        },
+        Some(SyncState::Error(r)) => v1::OvnSync {
+            state: v1::OvnSyncState::Error as i32,
+            reason: r,
+        },
+        Some(SyncState::Pending) | None => v1::OvnSync {
+            state: v1::OvnSyncState::Pending as i32,
+            reason: String::new(),
+        },
+    };
+    Some((sync, st.port_up(&id) == Some(true)))
+}
+
+/// A port as the API shows it: with its project and VPC from its subnet, and the
+/// OVN status when this node drives NB.
+fn port_proto(s: &State, p: &Port, ovn: Option<&DriverStatus>) -> v1::Port {
+    to_proto(p, subnet_of(s, p), ovn_of(ovn, p))
 }
 
 /// The port's subnet. Looked up as admin: the caller was already authorized for
@@ -22,10 +53,18 @@ fn subnet_of<'a>(s: &'a State, p: &Port) -> Option<&'a prismnet_state::model::Su
 }
 
 impl Service {
+    /// The driver status, when this node leads and drives NB.
+    fn leader_ovn(&self) -> Option<DriverStatus> {
+        let ovn = self.ctx.ovn.as_ref()?;
+        self.ctx.raft.leader_term()?;
+        Some(ovn.driver.status())
+    }
+
     fn port_answer(&self, v: View) -> Result<(Port, v1::Port), Status> {
         match v {
             View::Port(p) => {
-                let proto = self.ctx.local(|s| port_proto(s, &p));
+                let ovn = self.leader_ovn();
+                let proto = self.ctx.local(|s| port_proto(s, &p, ovn.as_ref()));
                 Ok((p, proto))
             }
             v => Err(wrong_view(v)),
@@ -114,10 +153,11 @@ impl PortService for Service {
     ) -> Result<Response<v1::Port>, Status> {
         let actor = self.ctx.actor(req.metadata())?;
         let id = convert::id("port_id", &req.get_ref().port_id)?;
+        let ovn = self.leader_ovn();
         let port = self
             .ctx
             .read(req.metadata(), |s| {
-                s.port(&actor, id).map(|p| port_proto(s, p))
+                s.port(&actor, id).map(|p| port_proto(s, p, ovn.as_ref()))
             })
             .await?;
         Ok(Response::new(port))
@@ -135,12 +175,13 @@ impl PortService for Service {
             device_id: (!r.device_id.is_empty()).then(|| r.device_id.clone()),
         };
         let page = convert::page(r.page_size, &r.page_token)?;
+        let ovn = self.leader_ovn();
         let ports = self
             .ctx
             .read(req.metadata(), |s| {
                 Ok(s.list_ports(&actor, &filter, page)?
                     .into_iter()
-                    .map(|p| port_proto(s, p))
+                    .map(|p| port_proto(s, p, ovn.as_ref()))
                     .collect::<Vec<_>>())
             })
             .await?;
@@ -155,13 +196,32 @@ impl PortService for Service {
         &self,
         req: Request<v1::WaitPortUpRequest>,
     ) -> Result<Response<v1::Port>, Status> {
-        // Whether a port is up is what OVN reports to the leader's NB driver; a node
-        // without the driver cannot know it, and says so rather than guess.
-        let _ = self.ctx.actor(req.metadata())?;
-        Err(prismnet_api::errors::status_with_reason(
-            Code::FailedPrecondition,
-            prismnet_api::errors::reasons::OVN_DRIVER_OFF,
-            "port state comes from OVN, and this cluster runs without the OVN driver",
-        ))
+        let actor = self.ctx.actor(req.metadata())?;
+        let r = req.get_ref();
+        let id = convert::id("port_id", &r.port_id)?;
+        // The port must exist and be the caller's; a linearizable read also sends
+        // the call to the leader, whose driver knows what OVN reports.
+        self.ctx
+            .read(&tonic::metadata::MetadataMap::new(), |s| {
+                s.port(&actor, id).map(|_| ())
+            })
+            .await?;
+        let Some(ovn) = self.leader_ovn() else {
+            return Err(prismnet_api::errors::status_with_reason(
+                Code::FailedPrecondition,
+                prismnet_api::errors::reasons::OVN_DRIVER_OFF,
+                "port state comes from OVN, and this cluster runs without the OVN driver",
+            ));
+        };
+        let timeout = Duration::from_millis(u64::from(r.timeout_ms).min(WAIT_UP_MAX_MS));
+        ovn.wait_port_up(&id.to_string(), timeout).await;
+        // Up or not, the answer is the port as it is now (`up` tells which).
+        let port = self
+            .ctx
+            .read(&tonic::metadata::MetadataMap::new(), |s| {
+                s.port(&actor, id).map(|p| port_proto(s, p, Some(&ovn)))
+            })
+            .await?;
+        Ok(Response::new(port))
     }
 }
