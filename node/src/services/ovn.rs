@@ -76,6 +76,11 @@ impl OvnService for Service {
     ) -> Result<Response<v1::OvnStatusResponse>, Status> {
         self.ctx.actor(req.metadata())?;
         let ovn = self.ovn()?;
+        // The driver runs on the leader: its status is the leader's to give, unless
+        // the caller asked for this node's own view.
+        if !prismnet_api::metadata::wants_stale_read(req.metadata()) {
+            self.leading_term()?;
+        }
         let st = self.ctx.raft.status();
         let ds = ovn.driver.status();
         let states = ds.sync_states();
