@@ -122,6 +122,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         };
     }
     let router = server
+        .layer(tower::util::MapResponseLayer::new(
+            crate::errors::request_too_large,
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(svc!(project_service_server::ProjectServiceServer))

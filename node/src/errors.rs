@@ -78,6 +78,31 @@ pub fn admin_only(what: &str) -> Status {
     )
 }
 
+/// tonic refuses a request over `max_decoding_message_size` itself, before any handler
+/// runs, with OUT_OF_RANGE and no reason; the contract says RESOURCE_EXHAUSTED
+/// `request_too_large`. This rewrites that one answer (recognized by the status tonic
+/// leaves in the response's extensions; no service of ours answers OUT_OF_RANGE) and
+/// passes every other response through untouched.
+pub fn request_too_large(
+    response: tonic::codegen::http::Response<tonic::body::Body>,
+) -> tonic::codegen::http::Response<tonic::body::Body> {
+    let oversized = response.extensions().get::<Status>().is_some_and(|s| {
+        s.code() == Code::OutOfRange && s.message().contains("message length too large")
+    });
+    if !oversized {
+        return response;
+    }
+    status_with_reason(
+        Code::ResourceExhausted,
+        reasons::REQUEST_TOO_LARGE,
+        format!(
+            "the request exceeds the {} bytes the API accepts",
+            crate::daemon::REQUEST_BYTES_MAX
+        ),
+    )
+    .into_http()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
