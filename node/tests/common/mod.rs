@@ -86,15 +86,22 @@ pub fn prismnetd() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_prismnetd"))
 }
 
-/// The `prismctl` binary next to `prismnetd`, built once per test process: cargo
-/// builds only this package's binaries for its tests, so the CLI's is built here
-/// (a no-op when it is up to date).
+/// The `prismctl` binary next to `prismnetd`. Cargo builds only this package's
+/// binaries for its tests (a dev-dependency's binaries are never built), so a missing
+/// or stale `prismctl` is built here, once per test process. A `cargo test
+/// --workspace` has built a fresh one already (the CLI's own tests need it); building
+/// it again with `-p prismnet-cli` would resolve features differently and rebuild
+/// shared dependencies for minutes, hence the freshness check first.
 pub fn prismctl() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let daemon = prismnetd();
             let profile_dir = daemon.parent().expect("binary dir").to_path_buf();
+            let bin = profile_dir.join("prismctl");
+            if is_fresh(&bin) {
+                return bin;
+            }
             let target_dir = profile_dir.parent().expect("target dir").to_path_buf();
             let mut cmd = Command::new(env!("CARGO"));
             cmd.args([
@@ -112,11 +119,44 @@ pub fn prismctl() -> PathBuf {
             }
             let status = cmd.status().expect("running cargo build for prismctl");
             assert!(status.success(), "cargo build of prismctl failed: {status}");
-            let bin = profile_dir.join("prismctl");
             assert!(bin.exists(), "{} missing after the build", bin.display());
             bin
         })
         .clone()
+}
+
+/// Whether `bin` is newer than every source it is built from (the CLI, the API
+/// crate and its protos, the lock file).
+fn is_fresh(bin: &Path) -> bool {
+    fn newest(path: &Path) -> std::time::SystemTime {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return std::time::SystemTime::UNIX_EPOCH;
+        };
+        let mut t = meta.modified().unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(path).into_iter().flatten().flatten() {
+                t = t.max(newest(&entry.path()));
+            }
+        }
+        t
+    }
+    let Ok(built) = std::fs::metadata(bin).and_then(|m| m.modified()) else {
+        return false;
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    [
+        "cli/src",
+        "cli/Cargo.toml",
+        "api/src",
+        "api/proto",
+        "api/build.rs",
+        "api/Cargo.toml",
+        "Cargo.lock",
+    ]
+    .iter()
+    .all(|p| newest(&root.join(p)) <= built)
 }
 
 /// What every node of a cluster is started with.

@@ -1,0 +1,216 @@
+//! Faults against real `prismnetd` processes: the leader SIGKILLed under concurrent
+//! allocation, a restarted node catching up, a full-cluster restart.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{all_pages, Cluster, Options, WAIT};
+use prismnet_api::v1;
+use prismnet_api::{ClientError, PrismClient};
+
+const CALLS: usize = 1000;
+/// Acknowledged creates before the leader is killed.
+const KILL_AFTER: usize = 100;
+
+/// What a port is, for comparing what was acknowledged with what is stored.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct PortFacts {
+    id: String,
+    device_id: String,
+    mac: String,
+    ips: Vec<String>,
+}
+
+impl From<&v1::Port> for PortFacts {
+    fn from(p: &v1::Port) -> Self {
+        PortFacts {
+            id: p.id.clone(),
+            device_id: p.device_id.clone(),
+            mac: p.mac_address.clone(),
+            ips: p.fixed_ips.iter().map(|f| f.ip_address.clone()).collect(),
+        }
+    }
+}
+
+async fn list_subnet_ports(client: &PrismClient, subnet_id: &str) -> Vec<PortFacts> {
+    all_pages(|token| async move {
+        let r = client
+            .list_ports(v1::ListPortsRequest {
+                subnet_id: subnet_id.into(),
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .expect("list ports");
+        (r.ports, r.next_page_token)
+    })
+    .await
+    .iter()
+    .map(PortFacts::from)
+    .collect()
+}
+
+/// Checks the stored ports against the acknowledged ones: every acknowledged port
+/// exactly once and as acknowledged, no device (logical call) twice, no IP or MAC twice.
+fn check_ports(stored: &[PortFacts], acked: &BTreeMap<String, PortFacts>) {
+    let mut by_device: BTreeMap<&str, Vec<&PortFacts>> = BTreeMap::new();
+    let mut ips = BTreeSet::new();
+    let mut macs = BTreeSet::new();
+    for p in stored {
+        by_device.entry(&p.device_id).or_default().push(p);
+        for ip in &p.ips {
+            assert!(ips.insert(ip.clone()), "IP {ip} is used twice");
+        }
+        assert!(macs.insert(p.mac.clone()), "MAC {} is used twice", p.mac);
+    }
+    for (device, ports) in &by_device {
+        assert_eq!(ports.len(), 1, "call {device} allocated twice: {ports:?}");
+    }
+    for (device, want) in acked {
+        let got = by_device
+            .get(device.as_str())
+            .unwrap_or_else(|| panic!("acknowledged port of {device} is lost"));
+        assert_eq!(got[0], want, "acknowledged port of {device} changed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_during_concurrent_creates_then_restarts() {
+    // - a 3-node cluster and a /20 subnet; one client library given every node
+    // - 1000 CreatePort calls at once, each its own logical call (the library picks
+    //   its request id and retries with it; device id vm-<i> names the call); the
+    //   leader is SIGKILLed once 100 have been acknowledged
+    // - every call ends; listing every port (all pages) shows each acknowledged port
+    //   exactly once, as it was acknowledged; no call allocated twice (device ids are
+    //   unique, so failed calls left nothing or one port); no IP or MAC twice
+    // - the killed node restarts on its data dir and catches up: once writes stop,
+    //   every node has applied the same index and holds the same ports (stale reads
+    //   of each node's own state)
+    // - a full-cluster restart: SIGTERM every node (each exits 0), start them all;
+    //   every acknowledged port is still there, unchanged
+    let mut c = Cluster::new(3, Options::default());
+    c.start_all();
+    let (leader, _) = c.wait_leader(&[1, 2, 3]).await;
+    let client = c.client_all().await.with_deadline(Duration::from_secs(90));
+    let vpc = client
+        .create_vpc(v1::CreateVpcRequest {
+            project: "load".into(),
+            name: "load".into(),
+            cidr_blocks: vec!["10.70.0.0/16".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create vpc");
+    let subnet = client
+        .create_subnet(v1::CreateSubnetRequest {
+            vpc_id: vpc.id.clone(),
+            name: "load".into(),
+            ipv4_cidr: "10.70.0.0/20".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create subnet");
+
+    let acks = Arc::new(AtomicUsize::new(0));
+    let mut calls = Vec::with_capacity(CALLS);
+    for i in 0..CALLS {
+        let client = client.clone();
+        let acks = acks.clone();
+        let subnet_id = subnet.id.clone();
+        calls.push(tokio::spawn(async move {
+            let device = format!("vm-{i}");
+            let r = client
+                .create_port(v1::CreatePortRequest {
+                    subnet_id,
+                    device_id: device.clone(),
+                    ..Default::default()
+                })
+                .await;
+            if r.is_ok() {
+                acks.fetch_add(1, Ordering::SeqCst);
+            }
+            (device, r)
+        }));
+    }
+    let deadline = Instant::now() + WAIT;
+    while acks.load(Ordering::SeqCst) < KILL_AFTER {
+        assert!(Instant::now() < deadline, "no progress before the kill");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    c.kill(leader);
+    eprintln!(
+        "killed leader {leader} after {} acknowledged creates",
+        acks.load(Ordering::SeqCst)
+    );
+
+    let mut acked: BTreeMap<String, PortFacts> = BTreeMap::new();
+    let mut failed: Vec<(String, ClientError)> = Vec::new();
+    for call in calls {
+        let (device, r) = call.await.expect("call task");
+        match r {
+            Ok(nic) => {
+                let port = nic.port.expect("port in the answer");
+                assert_eq!(port.device_id, device);
+                acked.insert(device, PortFacts::from(&port));
+            }
+            Err(e) => failed.push((device, e)),
+        }
+    }
+    eprintln!(
+        "{} acknowledged, {} failed: {:?}",
+        acked.len(),
+        failed.len(),
+        failed.iter().take(5).collect::<Vec<_>>()
+    );
+    assert!(acked.len() > KILL_AFTER, "calls went on after the kill");
+
+    let stored = list_subnet_ports(&client, &subnet.id).await;
+    check_ports(&stored, &acked);
+    eprintln!(
+        "stored {} ports ({} of failed calls)",
+        stored.len(),
+        stored.len() - acked.len()
+    );
+
+    // The killed node comes back and catches up.
+    c.start(leader);
+    c.wait_leader(&[1, 2, 3]).await;
+    let applied = c.wait_applied_equal(&[1, 2, 3]).await;
+    eprintln!("all nodes applied index {applied}");
+    let mut views = Vec::new();
+    for id in 1..=3 {
+        let own = c.client(&[id]).await.with_stale_reads(true);
+        let mut ports = list_subnet_ports(&own, &subnet.id).await;
+        ports.sort();
+        views.push(ports);
+    }
+    let mut expected = stored.clone();
+    expected.sort();
+    for (i, v) in views.iter().enumerate() {
+        assert_eq!(v, &expected, "node {}'s own state differs", i + 1);
+    }
+
+    // Full-cluster restart: clean exits, nothing acknowledged lost.
+    for id in 1..=3 {
+        let status = c.terminate(id);
+        assert!(
+            status.success(),
+            "node {id} exits cleanly on SIGTERM: {status}"
+        );
+    }
+    c.start_all();
+    c.wait_leader(&[1, 2, 3]).await;
+    let client = c.client_all().await;
+    let mut after = list_subnet_ports(&client, &subnet.id).await;
+    after.sort();
+    assert_eq!(
+        after, expected,
+        "the restarted cluster holds the same ports"
+    );
+    check_ports(&after, &acked);
+}
