@@ -20,8 +20,14 @@ pub const SNAPSHOT_LOGS_SINCE_LAST_DEFAULT: u64 = 20_000;
 /// Entries kept behind a snapshot, so a briefly lagging follower catches up from the
 /// log instead of needing the whole snapshot.
 pub const LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT: u64 = 5_000;
-/// Entries per AppendEntries message; bounds message size and apply batches.
-pub const APPEND_ENTRIES_MAX: u64 = 1_000;
+/// Entries per AppendEntries message; bounds message size and apply batches. An
+/// entry carries a batch of up to `ENTRY_BYTES_MAX` bytes, so the product must fit
+/// one gRPC message (with room for the entries' own framing).
+pub const APPEND_ENTRIES_MAX: u64 = 48;
+
+const _: () = assert!(
+    (APPEND_ENTRIES_MAX as usize) * (crate::types::ENTRY_BYTES_MAX + 1024) <= MESSAGE_BYTES_MAX
+);
 
 #[derive(Clone, Debug)]
 pub struct RaftConfig {

@@ -3,6 +3,7 @@
 //! | concept | module |
 //! |---|---|
 //! | openraft's generic types bound once (`TypeConfig`, `LogId`, `PeerNode`, ...) | [`types`] |
+//! | batching and pipelining of client writes on the leader | [`batcher`] |
 //! | the facade the daemon holds: start, write, reads, status, membership | [`node`] |
 //! | configuration and defaults | [`config`] |
 //! | status reported to operators | [`status`] |
@@ -13,10 +14,13 @@
 //! | request generators for tests and benchmarks | [`workload`] |
 //!
 //! Data flow of a write: `RaftNode::write` stamps a `Proposal` with the leader's
-//! clock -> openraft appends it (one synced RocksDB batch per flush) and replicates
-//! it -> once committed, `StateMachineStore::apply` runs `State::apply` under the
-//! state lock -> the outcome returns to the caller.
+//! clock and queues it -> the batcher puts every waiting proposal into one log entry
+//! (`LogPayload`) and submits it without waiting for earlier entries to commit ->
+//! openraft appends it (group-committed fsync) and replicates it -> once committed,
+//! `StateMachineStore::apply` runs `State::apply_batch` under the state lock -> each
+//! caller gets its own outcome.
 
+pub mod batcher;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -31,4 +35,6 @@ pub use config::RaftConfig;
 pub use error::{ClusterError, OpenError, RaftError, ReadError, WriteError};
 pub use node::{Bootstrap, RaftNode};
 pub use status::{NodeStatus, Role};
-pub use types::{ApplyResponse, LogPayload, NodeId, PeerNode, RaftMetrics, TypeConfig};
+pub use types::{
+    ApplyResponse, LogPayload, NodeId, PayloadError, PeerNode, RaftMetrics, TypeConfig,
+};

@@ -14,8 +14,9 @@ use prismnet_state::{Applied, Proposal, Request, Stamp, State, StateError};
 use rocksdb::DB;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
+use crate::batcher::Batcher;
 use crate::config::RaftConfig;
 use crate::error::{redirect, ClusterError, RaftError, ReadError, WriteError};
 use crate::network::client::NetworkFactory;
@@ -23,8 +24,7 @@ use crate::network::server::RaftServer;
 use crate::status::NodeStatus;
 use crate::store::state_machine::SharedState;
 use crate::types::{
-    ApplyResponse, CheckIsLeaderError, ClientWriteError, LogPayload, NodeId, PeerNode, Raft,
-    RaftMetrics, ServerState,
+    CheckIsLeaderError, ClientWriteError, NodeId, PeerNode, Raft, RaftMetrics, ServerState,
 };
 
 /// How a node joins its cluster.
@@ -48,6 +48,7 @@ pub struct RaftNode {
     raft: Raft,
     shared: Arc<SharedState>,
     committed: Arc<AtomicU64>,
+    batcher: Batcher,
     local_raft_addr: SocketAddr,
     server: Mutex<Option<Server>>,
     /// Kept only to flush at shutdown; taken then so the RocksDB lock is released
@@ -59,23 +60,6 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn write_error(e: OpenraftApiError<NodeId, ClientWriteError>) -> WriteError {
-    match e {
-        OpenraftApiError::APIError(ClientWriteError::ForwardToLeader(f)) => redirect(
-            f,
-            |id, leader| WriteError::NotLeader {
-                leader_id: Some(id),
-                leader,
-            },
-            WriteError::NoLeader,
-        ),
-        OpenraftApiError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
-            WriteError::Fatal(e.to_string())
-        }
-        OpenraftApiError::Fatal(f) => WriteError::Fatal(f.to_string()),
-    }
 }
 
 fn cluster_error(e: OpenraftApiError<NodeId, ClientWriteError>) -> ClusterError {
@@ -139,16 +123,25 @@ impl RaftNode {
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                    let _ = stopped.await;
-                }),
+                // `serve_with_incoming` ignores the builder's `tcp_nodelay`: without
+                // it on the accepted sockets, Nagle holds back the second small write
+                // of an AppendEntries reply until the peer ACKs the first, adding a
+                // delayed-ACK wait to every replication round trip.
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async {
+                        let _ = stopped.await;
+                    },
+                ),
         );
 
+        let batcher = Batcher::start(raft.clone(), cfg.id);
         let node = RaftNode {
             id: cfg.id,
             raft,
             shared,
             committed,
+            batcher,
             local_raft_addr,
             server: Mutex::new(Some(Server { stop, task })),
             db: Mutex::new(Some(opened.db)),
@@ -204,24 +197,17 @@ impl RaftNode {
 
     /// Proposes `request`, stamped with this leader's wall clock, and returns its
     /// outcome once it is committed and applied here. A command the state machine
-    /// rejects is still a successful write: `Ok(Err(StateError))`.
+    /// rejects is still a successful write: `Ok(Err(StateError))`; so is a request
+    /// too large for a log entry (`limit_exceeded`, refused before proposing).
+    ///
+    /// Concurrent writes share log entries (see [`crate::batcher`]); each caller
+    /// gets its own outcome.
     pub async fn write(&self, request: Request) -> Result<Result<Applied, StateError>, WriteError> {
         let proposal = Proposal {
             request,
             stamp: Stamp { time_ms: now_ms() },
         };
-        let resp = self
-            .raft
-            .client_write(LogPayload(proposal))
-            .await
-            .map_err(write_error)?;
-        match resp.data {
-            ApplyResponse::Command(outcome) => Ok(outcome),
-            ApplyResponse::Internal => Err(WriteError::Fatal(format!(
-                "entry {} of a client write applied as a raft-internal entry",
-                resp.log_id
-            ))),
-        }
+        self.batcher.write(proposal).await
     }
 
     /// Reads the state after confirming leadership with a quorum (ReadIndex) and

@@ -196,7 +196,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             }
             let reply = match entry.payload {
                 EntryPayload::Blank => ApplyResponse::Internal,
-                EntryPayload::Normal(p) => ApplyResponse::Command(a.state.apply(index, &p.0)),
+                // One entry, many client requests: each gets its own outcome, and
+                // a rejected one changes nothing for the others. The lock is held
+                // for the whole batch (bounded by `BATCH_PROPOSALS_MAX`), so a reader
+                // never sees half a batch.
+                EntryPayload::Normal(p) => {
+                    ApplyResponse::Batch(a.state.apply_batch(index, p.proposals()))
+                }
                 EntryPayload::Membership(m) => {
                     a.membership = StoredMembership::new(Some(entry.log_id), m);
                     ApplyResponse::Internal
@@ -324,7 +330,7 @@ mod tests {
 
     use super::*;
     use crate::types::LogPayload;
-    use crate::workload::Workload;
+    use crate::workload::{created_id, Workload};
 
     fn log_id(index: u64) -> LogId {
         LogId::new(CommittedLeaderId::new(1, 1), index)
@@ -340,10 +346,17 @@ mod tests {
     fn command(index: u64, w: &mut Workload) -> Entry {
         Entry {
             log_id: log_id(index),
-            payload: EntryPayload::Normal(LogPayload(Proposal {
+            payload: EntryPayload::Normal(LogPayload::new(vec![Proposal {
                 request: w.create_vpc("v", "10.0.0.0/16"),
                 stamp: Stamp { time_ms: 1 },
-            })),
+            }])),
+        }
+    }
+
+    fn entry(index: u64, proposals: Vec<Proposal>) -> Entry {
+        Entry {
+            log_id: log_id(index),
+            payload: EntryPayload::Normal(LogPayload::new(proposals)),
         }
     }
 
@@ -367,7 +380,10 @@ mod tests {
         assert!(sm.apply([blank(2)]).await.is_err(), "hole accepted");
         assert!(sm.apply([blank(0)]).await.is_err(), "repeat accepted");
         let r = sm.apply([command(1, &mut w)]).await.unwrap();
-        assert!(matches!(&r[..], [ApplyResponse::Command(Ok(_))]), "{r:?}");
+        assert!(
+            matches!(&r[..], [ApplyResponse::Batch(b)] if matches!(&b[..], [Ok(_)])),
+            "{r:?}"
+        );
         assert!(
             sm.apply([command(1, &mut w)]).await.is_err(),
             "repeat accepted"
@@ -375,6 +391,48 @@ mod tests {
         let (applied, _) = sm.applied_state().await.unwrap();
         assert_eq!(applied, Some(log_id(1)));
         assert_eq!(sm.shared().applied_index(), 1);
+    }
+
+    /// - one entry carrying a batch: each proposal gets its own outcome, in order;
+    ///   a rejected one (unknown subnet) leaves the ones around it applied; the
+    ///   same request id twice in a batch is applied once and replayed once
+    /// - created ids are distinct inside the entry
+    #[tokio::test]
+    async fn batch_entry_gives_each_proposal_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sm = open(dir.path());
+        let mut w = Workload::new("p1", "r");
+        let stamp = Stamp { time_ms: 1 };
+        let p = |request| Proposal { request, stamp };
+        let vpc = w.create_vpc("v", "10.0.0.0/16");
+        let created = |r: Vec<ApplyResponse>| match r.last() {
+            Some(ApplyResponse::Batch(b)) => created_id(b[0].as_ref().unwrap()).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let vpc_id = created(sm.apply([blank(0), entry(1, vec![p(vpc)])]).await.unwrap());
+        let subnet = w.create_subnet(vpc_id, "s", "10.0.0.0/24");
+        let subnet_id = created(sm.apply([entry(2, vec![p(subnet)])]).await.unwrap());
+
+        let a = w.create_port(subnet_id, "a");
+        let bad = w.create_port(prismnet_state::Id::from_u128(7), "bad");
+        let b = w.create_port(subnet_id, "b");
+        let r = sm
+            .apply([entry(3, vec![p(a.clone()), p(bad), p(b), p(a)])])
+            .await
+            .unwrap();
+        let [ApplyResponse::Batch(out)] = &r[..] else {
+            panic!("{r:?}")
+        };
+        assert_eq!(out.len(), 4);
+        let a1 = out[0].as_ref().unwrap();
+        assert!(out[1].is_err());
+        let b1 = out[2].as_ref().unwrap();
+        let a2 = out[3].as_ref().unwrap();
+        assert!(!a1.replayed && !b1.replayed && a2.replayed);
+        assert_eq!(created_id(a1), created_id(a2));
+        assert_ne!(created_id(a1), created_id(b1));
+        assert_eq!(sm.shared().read().state.port_count(), 2);
+        assert_eq!(sm.shared().applied_index(), 3);
     }
 
     /// - a built snapshot is durable: a state machine reopened from the same dir

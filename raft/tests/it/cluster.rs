@@ -38,7 +38,10 @@ async fn writes_apply_on_all_three_with_equal_digest() {
     let st = leader.status();
     assert_eq!(st.role, Role::Leader);
     assert_eq!(st.voters.len(), 3);
-    assert!(st.committed >= st.applied && st.applied > n as u64);
+    // Concurrent writes share log entries (batching): the index grew, but by
+    // fewer entries than writes.
+    assert!(st.committed >= st.applied && st.applied >= 3);
+    println!("{n} writes took {} log entries", st.applied);
     let matched = st.matched.expect("leader reports replication");
     assert_eq!(matched.len(), 3);
     assert!(leader.leader_term().is_some());

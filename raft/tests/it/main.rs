@@ -4,10 +4,12 @@
 //! | folder/file | surface |
 //! |---|---|
 //! | `harness.rs` | starting, stopping and waiting on in-process clusters |
+//! | `batching.rs` | many writers sharing log entries: own outcomes, rejections, replay |
 //! | `cluster.rs` | election, replication, redirects, failover, restarts, snapshots |
 //! | `membership.rs` | adding and removing nodes, `Join` |
 //! | `data_dir.rs` | refusing damaged or foreign data dirs |
 
+mod batching;
 mod cluster;
 mod data_dir;
 mod harness;
