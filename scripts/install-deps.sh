@@ -7,6 +7,7 @@ packages=(
   librocksdb-dev libclang-dev            # RocksDB linked from the system (see .cargo/config.toml)
   ovn-central ovn-host openvswitch-switch # real ovsdb-server / northd / ovn-controller for tests
   busybox udhcpc iputils-ping nftables iproute2
+  ethtool                                 # data-plane tests: checksum offload off on VM veths
 )
 
 missing=()

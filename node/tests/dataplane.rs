@@ -127,7 +127,16 @@ async fn security_groups_and_anti_spoofing() {
     assert_reaches(&b, &ip_of(&pa));
     // tcp/22 only: ssh-like TCP gets through, ICMP and tcp/80 are dropped.
     let banner = eventually(CONVERGE, || a.tcp_probe(&ip_of(&ps), 22).is_some());
-    assert!(banner.is_some(), "tcp/22 a -> s blocked");
+    assert!(
+        banner.is_some(),
+        "tcp/22 a -> s blocked\nACLs: {}\nPGs: {}",
+        c.stack
+            .nbctl(&["--columns=direction,priority,match,action", "list", "ACL"])
+            .unwrap_or_default(),
+        c.stack
+            .nbctl(&["--columns=name,ports,acls", "list", "Port_Group"])
+            .unwrap_or_default()
+    );
     assert_eq!(
         a.tcp_probe(&ip_of(&ps), 22).as_deref(),
         Some("SSH-2.0-prismnet-test")
