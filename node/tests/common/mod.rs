@@ -309,6 +309,18 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log fd"))
             .stderr(log);
+        // Drop kills the nodes, but a test process that is itself killed (a CI
+        // timeout) runs no Drop: the kernel then kills them when the thread that
+        // started them exits (the test's own thread, which outlives the cluster).
+        // SAFETY: prctl(2) is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         node.child = Some(cmd.spawn().expect("spawning prismnetd"));
         let api = node.api_addr;
         self.wait_until(
