@@ -55,7 +55,14 @@ impl TableCache {
                     RowUpdate::Modify(diff) => {
                         let row = cached.entry(uuid.clone()).or_default();
                         for (column, change) in diff {
-                            let kind = self.schema.column(table, column).map(|c| c.kind());
+                            // ovsdb-server sends a diff only for composite columns
+                            // (max > 1, see ovsdb_datum_diff); a column of at most one
+                            // value (scalar or optional) carries its new value.
+                            let kind = self
+                                .schema
+                                .column(table, column)
+                                .filter(|c| c.max != Some(1))
+                                .map(|c| c.kind());
                             let old = row.remove(column);
                             row.insert(column.clone(), apply_diff(kind, old, change));
                         }
@@ -68,7 +75,8 @@ impl TableCache {
 
 /// update2 `modify` semantics (ovsdb-server(7)): sets toggle the listed
 /// elements; maps add new keys, replace keys given with a different value and
-/// remove keys given with the same value; anything else is the new value.
+/// remove keys given with the same value; anything else (`kind` None: scalars and
+/// optional values, which ovsdb-server sends whole) is the new value.
 fn apply_diff(kind: Option<ColumnKind>, old: Option<Value>, change: &Value) -> Value {
     match kind {
         Some(ColumnKind::Set(_)) => {
@@ -138,5 +146,42 @@ mod tests {
             apply_diff(scalar, None, &Value::from("x")),
             Value::from("x")
         );
+    }
+
+    /// ovsdb-server sends optional columns (max 1) whole, not as a toggle diff:
+    /// `up` going false -> true arrives as `true`, and true -> unset as `[]`.
+    #[test]
+    fn optional_columns_take_the_new_value() {
+        use super::super::monitor::RowUpdate;
+        let schema = DatabaseSchema::from_json(
+            &serde_json::json!({"name": "OVN_Northbound", "version": "7.0.0",
+            "tables": {"Logical_Switch_Port": {"columns": {
+                "up": {"type": {"key": "boolean", "min": 0, "max": 1}}}}}}),
+        )
+        .unwrap();
+        let mut cache = TableCache::new(schema);
+        let uuid = Uuid::parse("11111111-2222-3333-4444-555555555555").unwrap();
+        let event = |u: RowUpdate| {
+            let mut rows = BTreeMap::new();
+            rows.insert(uuid.clone(), u);
+            let mut t = BTreeMap::new();
+            t.insert("Logical_Switch_Port".to_string(), rows);
+            MonitorEvent::Update(t)
+        };
+        let row = |v: Value| Row::from([("up".to_string(), v)]);
+        cache.apply(&event(RowUpdate::Insert(row(Value::from(false)))));
+        cache.apply(&event(RowUpdate::Modify(row(Value::from(true)))));
+        assert_eq!(
+            cache.row("Logical_Switch_Port", &uuid).unwrap()["up"]
+                .as_set()
+                .unwrap()[0]
+                .as_bool(),
+            Some(true)
+        );
+        cache.apply(&event(RowUpdate::Modify(row(Value::empty_set()))));
+        assert!(cache.row("Logical_Switch_Port", &uuid).unwrap()["up"]
+            .as_set()
+            .unwrap()
+            .is_empty());
     }
 }
