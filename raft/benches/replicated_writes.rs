@@ -14,6 +14,9 @@
 //!   is measured; the old leader restarts and catches up; K times. Reports median
 //!   and max, and whether the term changed during any steady phase.
 //!
+//! - `failover-fast`: the same with heartbeat 50 ms, election 250-500 ms.
+//! - `single`: one node, one client: the write path without replication.
+//!
 //! Without `writes` or `failover`, both run.
 
 use std::collections::BTreeMap;
@@ -38,35 +41,58 @@ struct Cluster {
     nodes: Vec<Option<Arc<RaftNode>>>,
 }
 
+/// Raft timings: openraft's defaults in this crate, or a faster profile.
+#[derive(Clone, Copy)]
+struct Timings {
+    heartbeat_ms: u64,
+    election_min_ms: u64,
+    election_max_ms: u64,
+}
+
+const DEFAULT_TIMINGS: Timings = Timings {
+    heartbeat_ms: prismnet_raft::config::HEARTBEAT_MS_DEFAULT,
+    election_min_ms: prismnet_raft::config::ELECTION_MIN_MS_DEFAULT,
+    election_max_ms: prismnet_raft::config::ELECTION_MAX_MS_DEFAULT,
+};
+
 impl Cluster {
-    async fn start() -> Cluster {
+    async fn start(size: u64, t: Timings) -> Cluster {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut cfgs = Vec::new();
         let mut peers = BTreeMap::new();
-        for id in 1..=3u64 {
+        for id in 1..=size {
             let addr = free_addr();
             let advertise = PeerNode {
                 raft_addr: addr.to_string(),
                 api_addr: String::new(),
             };
             peers.insert(id, advertise.clone());
-            cfgs.push(RaftConfig::new(
+            let mut cfg = RaftConfig::new(
                 id,
                 tmp.path().join(format!("n{id}")),
                 addr,
                 advertise,
                 "bench",
-            ));
+            );
+            cfg.heartbeat_ms = t.heartbeat_ms;
+            cfg.election_min_ms = t.election_min_ms;
+            cfg.election_max_ms = t.election_max_ms;
+            cfgs.push(cfg);
         }
         let mut c = Cluster {
             _tmp: tmp,
             cfgs,
             peers,
-            nodes: vec![None, None, None],
+            nodes: (0..size).map(|_| None).collect(),
         };
-        for i in 0..3 {
+        for i in 0..size as usize {
             c.restart(i).await;
         }
+        // Bootstrap: every node proposes the initial membership and may campaign;
+        // let the losing candidates' terms settle before anything is measured, so
+        // a term change during a run means an election under load.
+        c.leader().await;
+        tokio::time::sleep(Duration::from_millis(3 * t.election_max_ms)).await;
         c
     }
 
@@ -207,7 +233,7 @@ async fn run_level(
 }
 
 async fn writes(per_level: usize, reps: usize) {
-    let mut c = Cluster::start().await;
+    let mut c = Cluster::start(3, DEFAULT_TIMINGS).await;
     let leader = c.leader().await;
     let mut w = Workload::new("bench", "setup");
     let subnet = setup_subnet(&leader, &mut w).await;
@@ -257,6 +283,23 @@ async fn writes(per_level: usize, reps: usize) {
         st.applied,
         leader.read_stale(|s| s.port_count())
     );
+    c.shutdown().await;
+}
+
+/// One node, one client: the local write path alone (queue, batcher, openraft,
+/// append + fsync, apply, answer), to tell it apart from replication.
+async fn single(n: usize) {
+    let mut c = Cluster::start(1, DEFAULT_TIMINGS).await;
+    let leader = c.leader().await;
+    let mut w = Workload::new("bench", "setup");
+    let subnet = setup_subnet(&leader, &mut w).await;
+    println!("## single node, 1 client (no replication)");
+    let r = run_level(&c, &leader, subnet, 1, n, "single").await;
+    println!(
+        "writes/s {:.0}  p50_ms {:.2}  p99_ms {:.2}  max_ms {:.2}",
+        r.rate, r.p50_ms, r.p99_ms, r.max_ms
+    );
+    drop(leader);
     c.shutdown().await;
 }
 
@@ -348,8 +391,8 @@ impl Load {
     }
 }
 
-async fn failover(kills: usize) {
-    let mut c = Cluster::start().await;
+async fn failover(kills: usize, t: Timings) {
+    let mut c = Cluster::start(3, t).await;
     let leader = c.leader().await;
     let mut w = Workload::new("bench", "setup");
     let subnet = setup_subnet(&leader, &mut w).await;
@@ -357,7 +400,10 @@ async fn failover(kills: usize) {
 
     const CLIENTS: usize = 16;
     const STEADY: Duration = Duration::from_millis(1500);
-    println!("## failover: 3 nodes, {CLIENTS} clients writing, default timings (heartbeat 100 ms, election 500-1000 ms)");
+    println!(
+        "## failover: 3 nodes, {CLIENTS} clients writing, heartbeat {} ms, election {}-{} ms",
+        t.heartbeat_ms, t.election_min_ms, t.election_max_ms
+    );
     println!("kill  old  new  steady_writes/s  term_steady  to_first_write_ms  to_new_leader_ms");
     let mut firsts = Vec::new();
     let mut elections = Vec::new();
@@ -431,11 +477,24 @@ async fn main() {
         .find_map(|a| a.strip_prefix("kills=")?.parse().ok())
         .unwrap_or(10);
     let want = |m: &str| args.iter().any(|a| a == m);
-    let both = !want("writes") && !want("failover");
+    let both = !["writes", "failover", "failover-fast", "single"]
+        .iter()
+        .any(|m| want(m));
     if both || want("writes") {
         writes(per_level, reps).await;
     }
     if both || want("failover") {
-        failover(kills).await;
+        failover(kills, DEFAULT_TIMINGS).await;
+    }
+    if want("failover-fast") {
+        let fast = Timings {
+            heartbeat_ms: 50,
+            election_min_ms: 250,
+            election_max_ms: 500,
+        };
+        failover(kills, fast).await;
+    }
+    if want("single") {
+        single(per_level / 10).await;
     }
 }
