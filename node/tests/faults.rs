@@ -146,23 +146,20 @@ async fn wave(
     (acked, failed)
 }
 
-/// A failure the library calls definite (outcome_unknown false) should have left
-/// nothing. Reported, not asserted: the library takes a connection cut mid-answer
-/// (UNKNOWN "h2 protocol error", no reason) for a final, definite answer although
-/// the write may have been applied (reported to the API crate's owners).
-fn report_definite_failures_that_applied(failed: &[(String, ClientError)], stored: &[PortFacts]) {
+/// A failure the library calls definite (outcome_unknown false) must have left
+/// nothing: a caller told "it failed" may retry with a new request id, and a port
+/// that exists after all would then be allocated twice.
+fn assert_definite_failures_left_nothing(failed: &[(String, ClientError)], stored: &[PortFacts]) {
     let wrong: Vec<&(String, ClientError)> = failed
         .iter()
         .filter(|(device, e)| !e.outcome_unknown && stored.iter().any(|p| &p.device_id == device))
         .collect();
-    if !wrong.is_empty() {
-        eprintln!(
-            "WARNING: {} calls failed definitely (outcome_unknown false) but their port \
-             exists, e.g. {:?}",
-            wrong.len(),
-            wrong.iter().take(3).collect::<Vec<_>>()
-        );
-    }
+    assert!(
+        wrong.is_empty(),
+        "{} calls failed definitely (outcome_unknown false) but their port exists, e.g. {:?}",
+        wrong.len(),
+        wrong.iter().take(3).collect::<Vec<_>>()
+    );
 }
 
 /// Every node's own view (stale reads) of the subnet's ports, sorted.
@@ -219,7 +216,7 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
     let (mut acked, mut failed) = wave(&mut c, &client, &subnet.id, 0, leader).await;
     let stored = list_subnet_ports(&client, &subnet.id).await;
     check_ports(&stored, &acked);
-    report_definite_failures_that_applied(&failed, &stored);
+    assert_definite_failures_left_nothing(&failed, &stored);
 
     // Wave 2: the killed node catches up under load; the next leader dies.
     c.start(leader);
@@ -230,7 +227,7 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
     failed.extend(failed2);
     let stored = list_subnet_ports(&client, &subnet.id).await;
     check_ports(&stored, &acked);
-    report_definite_failures_that_applied(&failed, &stored);
+    assert_definite_failures_left_nothing(&failed, &stored);
     eprintln!(
         "stored {} ports ({} of failed calls)",
         stored.len(),

@@ -198,6 +198,17 @@ fn classify(status: &Status) -> Next {
 /// refused, broken HTTP/2 stream) rather than one a server sent. Those can carry
 /// codes like UNKNOWN or INTERNAL but say nothing about the request itself.
 fn is_transport_failure(status: &Status) -> bool {
+    // Every status a PrismNET node sends carries an ErrorInfo reason (even
+    // INTERNAL). One without a reason and with a code a broken connection produces
+    // was made by tonic/hyper locally: e.g. "h2 protocol error" when the leader dies
+    // mid-answer arrives as UNKNOWN with no source attached.
+    let local_code = matches!(
+        status.code(),
+        Code::Unknown | Code::Internal | Code::Cancelled
+    );
+    if local_code && reason_of(status).is_none() {
+        return true;
+    }
     let mut source = status.source();
     while let Some(err) = source {
         if err.is::<tonic::transport::Error>() || err.is::<std::io::Error>() {
@@ -254,5 +265,31 @@ impl<'a> Cursor<'a> {
             self.idx = i;
         }
         self.current = uri;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::errors::status_with_reason;
+
+    #[test]
+    fn reasonless_local_failures_are_retried_elsewhere() {
+        // What tonic makes of a connection that died mid-answer: no reason, no source.
+        let h2 = Status::unknown("h2 protocol error: error reading a body from connection");
+        assert!(matches!(classify(&h2), Next::Elsewhere));
+        assert!(matches!(
+            classify(&Status::cancelled("stream reset")),
+            Next::Elsewhere
+        ));
+        // A server's own INTERNAL carries a reason: final.
+        let internal = status_with_reason(Code::Internal, reasons::INTERNAL, "boom");
+        assert!(matches!(classify(&internal), Next::Fail));
+        let bad = status_with_reason(Code::InvalidArgument, "invalid_cidr", "x");
+        assert!(matches!(classify(&bad), Next::Fail));
+        assert!(matches!(
+            classify(&Status::unavailable("down")),
+            Next::Elsewhere
+        ));
     }
 }
