@@ -7,6 +7,12 @@
 //! Needs root and the OVN/OVS packages (`scripts/install-deps.sh`); the scenarios
 //! run one at a time (see `harness`). Harness in `dataplane/harness/`.
 
+// Each scenario holds the std mutex of `harness::serial()` for its whole run, across
+// awaits, on purpose: it is what keeps the scenarios (each on its own runtime and
+// thread) from running at the same time. No task of another scenario ever waits for
+// it inside a runtime that this one needs.
+#![allow(clippy::await_holding_lock)]
+
 #[path = "dataplane/harness/mod.rs"]
 mod harness;
 
@@ -92,13 +98,6 @@ async fn dhcp_same_subnet_routing_and_project_isolation() {
     assert_cut_off(&c, &b1, &ip_of(&p3));
     assert_reaches(&a1, &ip_of(&p2));
     drop((a1, a2, a3, b1, b2));
-    // PlasmaVMC waits for WaitPortUp before it starts a guest: it must have said
-    // `up` for every port OVN bound.
-    assert_eq!(
-        c.port_up_misses.load(std::sync::atomic::Ordering::Relaxed),
-        0,
-        "WaitPortUp answered up=false for ports NB showed up (see the warnings above)"
-    );
 }
 
 /// Security groups with packets:

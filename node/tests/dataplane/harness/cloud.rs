@@ -22,8 +22,6 @@ pub struct Cloud {
     // Field order is drop order: VMs are owned by the tests and dropped before this.
     pub cluster: PrismCluster,
     pub stack: OvnStack,
-    /// VMs whose port NB showed up while WaitPortUp answered `up = false`.
-    pub port_up_misses: std::sync::atomic::AtomicU32,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -42,7 +40,6 @@ impl Cloud {
             client,
             cluster,
             stack,
-            port_up_misses: Default::default(),
         })
     }
 
@@ -168,12 +165,10 @@ impl Cloud {
             .await
             .map_err(|e| err("WaitPortUp", e))?;
         if !up.up {
-            self.port_up_misses
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            eprintln!(
-                "WARNING: NB says port {} ({name}) is up but WaitPortUp answered up=false (ovn_sync {:?})",
+            return Err(io::Error::other(format!(
+                "{name}: NB shows port {} up but WaitPortUp answered up=false (ovn_sync {:?})",
                 port.id, up.ovn_sync
-            );
+            )));
         }
         let lease = vm.dhcp()?;
         let want = port
