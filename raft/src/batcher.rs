@@ -2,7 +2,7 @@
 //!
 //! `RaftNode::write` hands its proposal (already encoded, on the caller's task) to a
 //! bounded queue. One batcher task drains everything waiting into ONE log entry
-//! (`LogPayload`, up to [`BATCH_PROPOSALS_MAX`] proposals or [`BATCH_BYTES_MAX`]
+//! (`LogPayload`, up to [`BATCH_PROPOSALS_MAX`](crate::types::BATCH_PROPOSALS_MAX) proposals or [`BATCH_BYTES_MAX`]
 //! bytes) and submits it to openraft with `client_write_ff`, in queue order. It
 //! does not wait for that entry to commit: up to [`BATCHES_IN_FLIGHT_MAX`] entries
 //! are appended, replicated and fsynced concurrently (openraft appends and sends
