@@ -145,10 +145,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the API address {}", config.api_addr))?;
     info!(api_addr = %config.api_addr, "serving the API");
-    let serve = router.serve_with_incoming_shutdown(
+    // tonic's own `tcp_nodelay` does not apply to an incoming stream we pass in; set
+    // it per connection, or small answers wait on Nagle's algorithm (milliseconds).
+    let incoming = tokio_stream::StreamExt::map(
         tokio_stream::wrappers::TcpListenerStream::new(listener),
-        shutdown_signal(),
+        |conn| {
+            if let Ok(c) = &conn {
+                let _ = c.set_nodelay(true);
+            }
+            conn
+        },
     );
+    let serve = router.serve_with_incoming_shutdown(incoming, shutdown_signal());
     serve.await.context("API server")?;
 
     // In-flight calls are done (or the grace period ran out); stop Raft last so they
