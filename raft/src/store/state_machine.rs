@@ -288,33 +288,41 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
-        let (state, last_applied, membership) = {
-            let a = self.shared.read();
-            (a.state.clone(), a.last_applied, a.membership.clone())
-        };
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let snapshot_id = match &last_applied {
-            Some(l) => format!("{}-{}-{nanos:x}", l.leader_id, l.index),
-            None => format!("none-{nanos:x}"),
-        };
-        let meta = SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership: membership,
-            snapshot_id,
-        };
+        // Encode straight from the live state under its read lock, in a blocking
+        // thread: applies wait for the encoding (~0.4 s at 1M ports), but that is
+        // shorter than a deep clone of the state would take, and the encoding needs
+        // no second copy of the state in memory.
+        let shared = self.shared.clone();
         let dir = self.snapshots.clone();
-        let meta_c = meta.clone();
-        let data = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-            let mut data = Vec::new();
-            state.write_snapshot(&mut data).map_err(|e| e.to_string())?;
-            dir.save(&meta_c, &data).map_err(|e| e.to_string())?;
-            Ok(data)
-        })
-        .await
-        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), any(e)))?
-        .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), any(e)))?;
+        let built =
+            tokio::task::spawn_blocking(move || -> Result<(SnapshotMeta, Vec<u8>), String> {
+                let mut data = Vec::new();
+                let meta = {
+                    let a = shared.read();
+                    let nanos = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos());
+                    let snapshot_id = match &a.last_applied {
+                        Some(l) => format!("{}-{}-{nanos:x}", l.leader_id, l.index),
+                        None => format!("none-{nanos:x}"),
+                    };
+                    let meta = SnapshotMeta {
+                        last_log_id: a.last_applied,
+                        last_membership: a.membership.clone(),
+                        snapshot_id,
+                    };
+                    a.state
+                        .write_snapshot(&mut data)
+                        .map_err(|e| format!("snapshot {}: {e}", meta.snapshot_id))?;
+                    meta
+                };
+                dir.save(&meta, &data)
+                    .map_err(|e| format!("snapshot {}: {e}", meta.snapshot_id))?;
+                Ok((meta, data))
+            })
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
+        let (meta, data) = built.map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
         tracing::info!(snapshot = %meta, bytes = data.len(), "built snapshot");
         Ok(Snapshot {
             meta,
