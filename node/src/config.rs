@@ -14,6 +14,10 @@
 //! cluster_name = "prismnet"
 //! ovn_nb = "tcp:10.0.0.5:6641"
 //! tokens_file = "/etc/prismnet/tokens.toml"
+//! # mutual TLS between nodes: all three or none
+//! peer_tls_cert = "/etc/prismnet/peer.pem"
+//! peer_tls_key = "/etc/prismnet/peer.key"
+//! peer_tls_ca = "/etc/prismnet/peer-ca.pem"
 //! ```
 
 use std::collections::BTreeMap;
@@ -101,6 +105,15 @@ pub struct Flags {
     /// PEM CA: require client certificates signed by it.
     #[arg(long, env = "PRISMNETD_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// PEM certificate, key and CA: mutual TLS between nodes on the Raft port (all
+    /// three or none). Every node's certificate is signed by the CA and carries
+    /// `subjectAltName=DNS:prismnet-peer`, `extendedKeyUsage=serverAuth,clientAuth`.
+    #[arg(long, env = "PRISMNETD_PEER_TLS_CERT")]
+    pub peer_tls_cert: Option<PathBuf>,
+    #[arg(long, env = "PRISMNETD_PEER_TLS_KEY")]
+    pub peer_tls_key: Option<PathBuf>,
+    #[arg(long, env = "PRISMNETD_PEER_TLS_CA")]
+    pub peer_tls_ca: Option<PathBuf>,
 }
 
 /// The file: the same settings as the flags.
@@ -125,6 +138,9 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
+    peer_tls_cert: Option<PathBuf>,
+    peer_tls_key: Option<PathBuf>,
+    peer_tls_ca: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,6 +148,14 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub client_ca: Option<PathBuf>,
+}
+
+/// Mutual TLS between nodes (see `prismnet_raft::PeerTls`).
+#[derive(Clone, Debug)]
+pub struct PeerTlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
 }
 
 /// The resolved configuration.
@@ -154,6 +178,7 @@ pub struct Config {
     pub json_logs: bool,
     pub tokens_file: Option<PathBuf>,
     pub tls: Option<TlsFiles>,
+    pub peer_tls: Option<PeerTlsFiles>,
 }
 
 impl Config {
@@ -238,6 +263,29 @@ impl Config {
                 })
             }
         };
+        let peer_tls = match (
+            flags.peer_tls_cert.or(file.peer_tls_cert),
+            flags.peer_tls_key.or(file.peer_tls_key),
+            flags.peer_tls_ca.or(file.peer_tls_ca),
+        ) {
+            (Some(cert), Some(key), Some(ca)) => Some(PeerTlsFiles { cert, key, ca }),
+            (None, None, None) => None,
+            (cert, key, ca) => {
+                let missing: Vec<&str> = [
+                    ("peer_tls_cert", cert.is_none()),
+                    ("peer_tls_key", key.is_none()),
+                    ("peer_tls_ca", ca.is_none()),
+                ]
+                .into_iter()
+                .filter_map(|(name, absent)| absent.then_some(name))
+                .collect();
+                return Err(ConfigError::Invalid {
+                    what: "peer_tls",
+                    value: format!("missing {}", missing.join(", ")),
+                    why: "peer_tls_cert, peer_tls_key and peer_tls_ca go together".into(),
+                });
+            }
+        };
         let log_format = flags
             .log_format
             .or(file.log_format)
@@ -298,6 +346,7 @@ impl Config {
             json_logs: log_format == "json",
             tokens_file: flags.tokens_file.or(file.tokens_file),
             tls,
+            peer_tls,
         })
     }
 
@@ -441,5 +490,42 @@ mod tests {
         .unwrap();
         assert!(join.join && join.peers.is_empty());
         assert_eq!(join.advertise().api_addr, "127.0.0.4:7001");
+    }
+
+    #[test]
+    fn peer_tls_all_or_none() {
+        let base = [
+            "--id",
+            "1",
+            "--data-dir",
+            "/d",
+            "--peers",
+            "1=127.0.0.1:1/127.0.0.1:2",
+        ];
+        let with = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            Config::resolve(flags(&args))
+        };
+        assert!(with(&[]).unwrap().peer_tls.is_none());
+        let all = with(&[
+            "--peer-tls-cert",
+            "/c.pem",
+            "--peer-tls-key",
+            "/c.key",
+            "--peer-tls-ca",
+            "/ca.pem",
+        ])
+        .unwrap()
+        .peer_tls
+        .expect("peer tls");
+        assert_eq!(all.ca, PathBuf::from("/ca.pem"));
+        match with(&["--peer-tls-cert", "/c.pem", "--peer-tls-key", "/c.key"]) {
+            Err(ConfigError::Invalid { what, value, .. }) => {
+                assert_eq!(what, "peer_tls");
+                assert_eq!(value, "missing peer_tls_ca");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
     }
 }

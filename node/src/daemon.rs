@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use prismnet_api::v1;
-use prismnet_raft::{Bootstrap, RaftConfig, RaftNode};
+use prismnet_raft::{Bootstrap, PeerTls, RaftConfig, RaftNode};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tracing::{info, warn};
 
@@ -62,6 +62,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     raft_cfg.election_min_ms = config.election_min_ms;
     raft_cfg.election_max_ms = config.election_max_ms;
     raft_cfg.snapshot_logs_since_last = config.snapshot_logs;
+    if let Some(t) = &config.peer_tls {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
+        };
+        raft_cfg.peer_tls = Some(PeerTls {
+            cert_pem: read(&t.cert)?,
+            key_pem: read(&t.key)?,
+            ca_pem: read(&t.ca)?,
+        });
+        info!("mutual TLS between nodes on the raft port");
+    }
     let boot = if config.join {
         Bootstrap::Join
     } else {

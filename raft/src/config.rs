@@ -49,6 +49,59 @@ pub struct RaftConfig {
     /// Used only when the state machine starts empty; afterwards settings are
     /// replicated state.
     pub state_settings: prismnet_state::Settings,
+    /// Mutual TLS on the peer service; `None` (the default) is plain TCP.
+    pub peer_tls: Option<PeerTls>,
+}
+
+/// The name every peer certificate must carry as a SAN (`DNS:prismnet-peer`), and
+/// the name a node checks on the certificate of the peer it connects to, whatever
+/// address it dials. Peers are then addressed by IP (or any name) without one
+/// certificate per address; what admits a node is its certificate being signed by
+/// the cluster's CA, not its address.
+pub const PEER_TLS_DOMAIN: &str = "prismnet-peer";
+
+/// Mutual TLS between nodes, all PEM. The peer server presents `cert_pem` and
+/// accepts only clients whose certificate is signed by `ca_pem`; the peer client
+/// presents the same certificate and accepts only servers whose certificate is
+/// signed by `ca_pem` and valid for [`PEER_TLS_DOMAIN`]. So each node's certificate
+/// needs `subjectAltName=DNS:prismnet-peer` and
+/// `extendedKeyUsage=serverAuth,clientAuth`.
+#[derive(Clone)]
+pub struct PeerTls {
+    /// This node's certificate (chain), PEM.
+    pub cert_pem: Vec<u8>,
+    /// Its private key, PEM.
+    pub key_pem: Vec<u8>,
+    /// The CA that signs every node's certificate, PEM.
+    pub ca_pem: Vec<u8>,
+}
+
+/// The key stays out of logs.
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerTls")
+            .field("cert_pem", &format_args!("{} bytes", self.cert_pem.len()))
+            .field("key_pem", &format_args!("<redacted>"))
+            .field("ca_pem", &format_args!("{} bytes", self.ca_pem.len()))
+            .finish()
+    }
+}
+
+impl PeerTls {
+    pub(crate) fn server(&self) -> tonic::transport::ServerTlsConfig {
+        use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+            .client_ca_root(Certificate::from_pem(&self.ca_pem))
+    }
+
+    pub(crate) fn client(&self) -> tonic::transport::ClientTlsConfig {
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca_pem))
+            .identity(Identity::from_pem(&self.cert_pem, &self.key_pem))
+            .domain_name(PEER_TLS_DOMAIN)
+    }
 }
 
 impl RaftConfig {
@@ -73,6 +126,7 @@ impl RaftConfig {
             logs_kept_after_snapshot: LOGS_KEPT_AFTER_SNAPSHOT_DEFAULT,
             snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
             state_settings: prismnet_state::Settings::default(),
+            peer_tls: None,
         }
     }
 

@@ -31,7 +31,7 @@ pub mod store;
 pub mod types;
 pub mod workload;
 
-pub use config::RaftConfig;
+pub use config::{PeerTls, RaftConfig};
 pub use error::{ClusterError, OpenError, RaftError, ReadError, WriteError};
 pub use node::{Bootstrap, RaftNode};
 pub use status::{NodeStatus, Role};

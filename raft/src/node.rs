@@ -113,7 +113,26 @@ impl RaftNode {
             source,
         })?;
 
-        let network = NetworkFactory::new(&cfg.cluster_name);
+        // Configured before Raft starts, so a bad certificate or key is a startup
+        // error rather than a node that can reach no peer.
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &cfg.peer_tls {
+            builder = builder
+                .tls_config(tls.server())
+                .map_err(|e| RaftError::Config(format!("peer TLS: {e}")))?;
+        }
+        let client_tls = match &cfg.peer_tls {
+            Some(tls) => {
+                let t = tls.client();
+                // Channels are made lazily; check the client identity now too.
+                tonic::transport::Endpoint::from_static("https://prismnet-peer")
+                    .tls_config(t.clone())
+                    .map_err(|e| RaftError::Config(format!("peer TLS client: {e}")))?;
+                Some(t)
+            }
+            None => None,
+        };
+        let network = NetworkFactory::new(&cfg.cluster_name, client_tls);
         let raft = Raft::new(cfg.id, ocfg, network, opened.log, opened.sm)
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
@@ -121,7 +140,7 @@ impl RaftNode {
         let (stop, stopped) = oneshot::channel::<()>();
         let service = RaftServer::new(raft.clone(), &cfg.cluster_name);
         let task = tokio::spawn(
-            tonic::transport::Server::builder()
+            builder
                 .add_service(service)
                 // `serve_with_incoming` ignores the builder's `tcp_nodelay`: without
                 // it on the accepted sockets, Nagle holds back the second small write

@@ -16,7 +16,7 @@ use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::AnyError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::proto::raft_service_client::RaftServiceClient;
 use super::proto::RaftRequest;
@@ -38,21 +38,30 @@ pub struct NetworkFactory {
     /// Keyed by node id; the address is kept to notice a peer that moved.
     /// Bounded by the membership: one entry per node ever replicated to.
     channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
+    /// With peer mTLS: `https://` to every peer, presenting this node's certificate.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl NetworkFactory {
-    pub fn new(cluster: &str) -> NetworkFactory {
+    pub fn new(cluster: &str, tls: Option<ClientTlsConfig>) -> NetworkFactory {
         NetworkFactory {
             cluster: cluster.into(),
             channels: Arc::new(Mutex::new(HashMap::new())),
+            tls,
         }
     }
 
     fn channel(&self, node: &PeerNode) -> Result<Channel, String> {
-        let endpoint = Endpoint::from_shared(format!("http://{}", node.raft_addr))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", node.raft_addr))
             .map_err(|e| format!("bad raft address '{}': {e}", node.raft_addr))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.clone())
+                .map_err(|e| format!("peer TLS for '{}': {e}", node.raft_addr))?;
+        }
         Ok(endpoint.connect_lazy())
     }
 }
