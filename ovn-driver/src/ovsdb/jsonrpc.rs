@@ -251,7 +251,13 @@ impl Conn {
             warn!(?quiet, "ovsdb server silent, closing connection");
             return Err(Error::ProbeTimeout(quiet));
         }
-        if quiet >= interval {
+        // Probe from half an interval of silence on: ticks come every interval, so
+        // by the time silence reaches PROBE_MISSES intervals an echo has been out for
+        // at least one whole interval unanswered. (Probing only from one full
+        // interval raced the drop check: a tick a hair early skipped the echo and the
+        // next one dropped a healthy connection, e.g. every 10 s on unix sockets,
+        // where ovsdb-server sends no echo of its own.)
+        if quiet >= interval / 2 {
             self.request("echo", json!([]), Pending::Probe).await?;
         }
         Ok(())
