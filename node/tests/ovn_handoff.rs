@@ -432,7 +432,10 @@ async fn has_row(nb: &Client, table: &str, name: &str) -> bool {
 async fn wait_row(nb: &Client, table: &str, name: &str) -> Duration {
     let start = Instant::now();
     while !has_row(nb, table, name).await {
-        assert!(start.elapsed() < WAIT, "{table} {name} never appeared in NB");
+        assert!(
+            start.elapsed() < WAIT,
+            "{table} {name} never appeared in NB"
+        );
         tokio::time::sleep(POLL).await;
     }
     start.elapsed()

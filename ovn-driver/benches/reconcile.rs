@@ -347,7 +347,11 @@ async fn drift(samples: usize) {
         let seen = watcher
             .until(|c| {
                 lsp_by_name(c, name).is_some_and(|(u, r)| {
-                    (delete && u != lsp) || (!delete && r.get("addresses") == Some(&addresses))
+                    // Compared as sets: a one-element set arrives as an atom
+                    // in an insert and as a set after a modify.
+                    (delete && u != lsp)
+                        || (!delete
+                            && r.get("addresses").and_then(Value::as_set) == addresses.as_set())
                 })
             })
             .await;

@@ -35,6 +35,13 @@ pub const RETRY_DEFAULT: Duration = Duration::from_millis(500);
 /// How long a pass waits for the monitor to show rows the previous pass
 /// inserted (so it does not insert them again from a stale cache).
 pub const ECHO_WAIT_DEFAULT: Duration = Duration::from_secs(2);
+/// The driver's OVSDB echo probe: silence for two intervals drops the NB
+/// connection, which is when a leader reports NB lost (and a follower that
+/// reaches NB may take over, see node/src/ovn.rs). The client default (5 s)
+/// made a silently cut leader look connected for 10-15 s; 3 s gives 6-9 s.
+/// A live server answers our echo (sent after one quiet interval) within
+/// milliseconds, so only a server stalled for over 3 s more is dropped.
+pub const NB_ECHO_INTERVAL: Duration = Duration::from_secs(3);
 /// How often the leader loop refreshes NB reachability in the status, so a
 /// lost NB shows even when nothing needs writing.
 pub const HEALTH_TICK: Duration = Duration::from_millis(200);
@@ -81,6 +88,7 @@ impl DriverConfig {
         let remotes: Vec<&str> = remotes.iter().map(String::as_str).collect();
         let mut client = ClientConfig::parse(nb::NB_DATABASE, &remotes)?;
         client.requirements = nb::requirements();
+        client.echo_interval = NB_ECHO_INTERVAL;
         Ok(DriverConfig {
             cluster_name: cluster_name.into(),
             client,
