@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The full test suite: what CI runs (README quick start, command 2).
+# Formatting and lints are part of it: the codebase stays `cargo fmt` and
+# `clippy -D warnings` clean.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+cargo fmt --all -- --check
 cargo build --workspace --locked --all-targets
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
