@@ -492,7 +492,8 @@ fn temp_dir() -> tempfile::TempDir {
 ///   takes over: a new leader, the fence at its term, a port created afterwards
 ///   lands in NB.
 /// - The old leader's driver writes nothing more (its log shows no pass, claim or
-///   driver start after the cut), also after its NB path is restored.
+///   driver start once the new leader holds the fence), also after its NB path is
+///   restored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_cut_off_from_nb_hands_over() {
     let tmp = temp_dir();
@@ -508,7 +509,6 @@ async fn leader_cut_off_from_nb_hands_over() {
     wait_row(&db, "Logical_Switch_Port", &port).await;
     println!("leader {old} at term {term} holds the fence and wrote the topology");
 
-    let writes_before = c.driver_writes(old);
     let cut = Cut::new(nb_ip(old), nb.port);
     let cut_at = Instant::now();
     let (new, new_term) = loop {
@@ -527,6 +527,9 @@ async fn leader_cut_off_from_nb_hands_over() {
     assert!(new_term > term);
     wait_fence(&db, &c.name, new_term).await;
     let fenced = cut_at.elapsed();
+    // From here on the old leader must not write. (Counted from the fence move,
+    // not the cut: a pass whose reply was already on its way may still log.)
+    let writes_before = c.driver_writes(old);
     let port2 = create_port(&client, &subnet, "vm-2").await;
     wait_row(&db, "Logical_Switch_Port", &port2).await;
     let landed = cut_at.elapsed();
