@@ -19,7 +19,6 @@ pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 pub struct Context {
     pub raft: Arc<RaftNode>,
     pub auth: Auth,
-    pub cluster_name: String,
     /// The OVN NB driver (None: `--ovn-nb` not set, driver off).
     pub ovn: Option<Arc<crate::ovn::Ovn>>,
 }

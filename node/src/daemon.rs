@@ -98,7 +98,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         raft: raft.clone(),
         auth,
-        cluster_name: config.cluster_name.clone(),
         ovn,
     });
     let service = Service { ctx };

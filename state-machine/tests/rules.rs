@@ -10,7 +10,7 @@ use prismnet_state::command::{
     UpdateVpc,
 };
 use prismnet_state::model::{Direction, Ipv6Mode, Protocol, Remote, StaticRoute};
-use prismnet_state::net::{Family, IpRange, Mac};
+use prismnet_state::net::{Family, IpRange};
 use prismnet_state::read::{Page, PortFilter};
 use prismnet_state::{Actor, Command, Id, Reason, SettingsPatch, View};
 
@@ -1077,12 +1077,6 @@ fn snapshot_restore_is_identical_and_behaves_identically() {
         prismnet_state::State::read_snapshot(&version[..]),
         Err(prismnet_state::snapshot::SnapshotError::Version(9))
     ));
-}
-
-#[test]
-fn mac_type_round_trips() {
-    let m: Mac = "02:70:6e:00:00:01".parse().unwrap();
-    assert_eq!(m.to_string(), "02:70:6e:00:00:01");
 }
 
 #[test]

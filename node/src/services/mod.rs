@@ -26,17 +26,53 @@ pub struct Service {
     pub ctx: Arc<Context>,
 }
 
-/// The resource view a write returned; a write that names a resource always has
-/// one unless it deleted it.
+/// The resource view a write returned. A write that names a resource has one,
+/// except when the request id was replayed after that resource was deleted: the
+/// retry then learns it no longer exists, as a NOT_FOUND, not an internal error.
 pub(crate) fn view(applied: Applied) -> Result<View, Status> {
-    applied.view.ok_or_else(|| {
-        internal(format!(
+    match applied.view {
+        Some(v) => Ok(v),
+        None if applied.replayed => Err(prismnet_api::errors::status_with_reason(
+            tonic::Code::NotFound,
+            prismnet_api::errors::reasons::NOT_FOUND,
+            format!(
+                "this request was applied earlier ({:?}), and its resource no longer exists",
+                applied.outcome
+            ),
+        )),
+        None => Err(internal(format!(
             "the outcome {:?} carries no resource",
             applied.outcome
-        ))
-    })
+        ))),
+    }
 }
 
 pub(crate) fn wrong_view(v: View) -> Status {
     internal(format!("unexpected resource in the outcome: {v:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismnet_state::{Id, Kind, Outcome};
+
+    #[test]
+    fn replay_of_a_deleted_resource_is_not_found() {
+        let outcome = Outcome::Created {
+            kind: Kind::Port,
+            id: Id::MIN,
+        };
+        let replay = Applied {
+            outcome: outcome.clone(),
+            replayed: true,
+            view: None,
+        };
+        assert_eq!(view(replay).unwrap_err().code(), tonic::Code::NotFound);
+        let fresh = Applied {
+            outcome,
+            replayed: false,
+            view: None,
+        };
+        assert_eq!(view(fresh).unwrap_err().code(), tonic::Code::Internal);
+    }
 }
