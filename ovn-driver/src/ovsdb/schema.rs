@@ -7,6 +7,7 @@ use std::fmt;
 use serde_json::Value as Json;
 
 use super::error::Error;
+use super::value::{Atom, Uuid, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AtomicType {
@@ -55,6 +56,27 @@ pub enum ColumnKind {
     Set(AtomicType),
     /// A map from key atoms to value atoms.
     Map(AtomicType, AtomicType),
+}
+
+impl ColumnKind {
+    /// The value a column holds when nobody set it (RFC 7047 section 5.1:
+    /// empty for sets and maps, 0 / 0.0 / false / "" / the all-zero UUID
+    /// for a scalar). update2 `insert` and `initial` rows leave out columns
+    /// holding their default, so a missing column in a monitored row means
+    /// this value, not "unknown".
+    pub fn default_value(&self) -> Value {
+        match self {
+            ColumnKind::Scalar(a) => Value::Atom(match a {
+                AtomicType::Integer => Atom::Integer(0),
+                AtomicType::Real => Atom::Real(0.0),
+                AtomicType::Boolean => Atom::Boolean(false),
+                AtomicType::String => Atom::String(String::new()),
+                AtomicType::Uuid => Atom::Uuid(Uuid::nil()),
+            }),
+            ColumnKind::Set(_) => Value::Set(Vec::new()),
+            ColumnKind::Map(..) => Value::Map(Vec::new()),
+        }
+    }
 }
 
 impl fmt::Display for ColumnKind {

@@ -40,6 +40,11 @@ impl ValueError {
 pub struct Uuid(String);
 
 impl Uuid {
+    /// The all-zero UUID, the default of a scalar uuid column.
+    pub fn nil() -> Uuid {
+        Uuid("00000000-0000-0000-0000-000000000000".to_string())
+    }
+
     pub fn parse(s: &str) -> Result<Uuid, ValueError> {
         let b = s.as_bytes();
         let ok = b.len() == 36

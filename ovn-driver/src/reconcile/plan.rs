@@ -138,7 +138,9 @@ pub enum Change {
     Link {
         table: Table,
         key: RowKey,
-        uuid: Uuid,
+        /// `None`: the row is inserted by this same pass (its uuid is
+        /// known once its insert committed, see [`Known`]).
+        uuid: Option<Uuid>,
         column: &'static str,
         target: Table,
         add: BTreeSet<RowKey>,
@@ -295,6 +297,22 @@ pub fn diff(desired: &NbModel, actual: &Actual) -> Vec<Change> {
                 table: d.table,
                 key: d.key.clone(),
             });
+            // Its references to other rows are set by the same pass once
+            // every target exists (a new port joins its DHCP options and
+            // port groups before the pass ends, not one monitor echo later).
+            for (column, (target, want)) in &d.refs {
+                if target.parent() != Some((d.table, column)) && !want.is_empty() {
+                    changes.push(Change::Link {
+                        table: d.table,
+                        key: d.key.clone(),
+                        uuid: None,
+                        column,
+                        target: *target,
+                        add: want.clone(),
+                        remove: BTreeSet::new(),
+                    });
+                }
+            }
             continue;
         };
         let Some(row) = actual.row(d.table, uuid) else {
@@ -307,8 +325,15 @@ pub fn diff(desired: &NbModel, actual: &Actual) -> Vec<Change> {
                 let Some(kind) = column_kind(d.table, c) else {
                     return false;
                 };
-                let have = row.get(*c).map(|v| normalize(kind, v));
-                have.as_ref() != Some(&normalize(kind, want))
+                // A monitored row leaves out columns at their default (see
+                // `ColumnKind::default_value`); comparing "absent" with a
+                // wanted default as a difference once made every pass
+                // rewrite every port.
+                let have = match row.get(*c) {
+                    Some(v) => normalize(kind, v),
+                    None => kind.default_value(),
+                };
+                have != normalize(kind, want)
             })
             .map(|(c, _)| c.clone())
             .collect();
@@ -372,7 +397,7 @@ fn link_change(
     (!add.is_empty() || !remove.is_empty()).then(|| Change::Link {
         table: d.table,
         key: d.key.clone(),
-        uuid: uuid.clone(),
+        uuid: Some(uuid.clone()),
         column,
         target,
         add,
@@ -472,18 +497,23 @@ pub fn unit(change: &Change, desired: &NbModel, known: &Known, seq: usize) -> Op
         },
         Change::Link {
             table,
+            key,
             uuid,
             column,
             target,
             add,
             remove,
-            ..
         } => {
+            // A row inserted by this pass: skipped if its insert failed.
+            let uuid = match uuid {
+                Some(u) => u.clone(),
+                None => known.uuid(*table, key)?,
+            };
             let add: Vec<Atom> = add
                 .iter()
                 .filter_map(|k| known.uuid(*target, k).map(Atom::Uuid))
                 .collect();
-            let mut m = Mutate::new(table.name()).filter(by_uuid(uuid));
+            let mut m = Mutate::new(table.name()).filter(by_uuid(&uuid));
             // Delete before insert: single-valued columns (DHCP refs) would
             // otherwise hold two values at once.
             if !remove.is_empty() {
