@@ -15,7 +15,7 @@ use tracing::{debug, info, warn};
 use super::fence::{self, Claimed, FenceError, Stored};
 use super::plan::{self, Actual, Change, Known, Unit, PHASES};
 use super::status::{DriverStatus, FenceState, PassStats};
-use crate::nb::{self, nb_global, Ownership, Table};
+use crate::nb::{self, nb_global, Ownership, RowKey, Table};
 use crate::ovsdb::{
     Client, ClientConfig, Error, MonitorEvent, MonitorRequest, Operation, RowUpdate, Select,
     TableCache, Uuid,
@@ -296,7 +296,14 @@ impl OvnDriver {
         };
         let mut cache = TableCache::new(client.schema().clone());
         let mut have_contents = false;
+        // A full pass is needed: the state changed, the monitor restarted,
+        // or the last pass left work.
         let mut dirty = true;
+        // Owned rows monitor events changed since the last pass. Most events
+        // are the echo of our own writes; they cost a pass only when these
+        // rows differ from the model of the last pass (drift).
+        let mut touched: BTreeSet<(Table, RowKey)> = BTreeSet::new();
+        let mut last_model: Option<NbModel> = None;
         let mut due = Instant::now();
         let mut awaiting: BTreeSet<Uuid> = BTreeSet::new();
         let mut awaiting_until = Instant::now();
@@ -310,9 +317,10 @@ impl OvnDriver {
         )));
         loop {
             let echo_pending = !awaiting.is_empty() && Instant::now() < awaiting_until;
+            let work = dirty || !touched.is_empty();
             let wake = if echo_pending {
                 awaiting_until
-            } else if dirty && have_contents {
+            } else if work && have_contents {
                 due
             } else {
                 Instant::now() + far
@@ -321,6 +329,8 @@ impl OvnDriver {
                 ev = events.recv() => {
                     let Some(ev) = ev else { return Err(DriverError::MonitorClosed) };
                     have_contents |= matches!(ev, MonitorEvent::Reset(_));
+                    // Keys of deleted rows are only known before the delete.
+                    let gone = deleted_keys(&cache, &ev);
                     cache.apply(&ev);
                     if let Some(stored) = self.fence_taken(&cache, term) {
                         warn!(term, ?stored, "another leader claimed NB; stop writing");
@@ -328,8 +338,16 @@ impl OvnDriver {
                     }
                     awaiting.retain(|u| !in_cache(&cache, u));
                     self.status.update_ports(&cache);
-                    if touches_managed(&ev) {
-                        mark(&mut dirty, &mut due, self.config.debounce);
+                    let pending = dirty || !touched.is_empty();
+                    match &ev {
+                        MonitorEvent::Reset(_) => dirty = true,
+                        MonitorEvent::Update(updates) => {
+                            touched.extend(gone);
+                            touched.extend(changed_keys(&cache, updates));
+                        }
+                    }
+                    if !pending && (dirty || !touched.is_empty()) {
+                        due = Instant::now() + self.config.debounce;
                     }
                 }
                 r = changes.changed(), if changes_open => {
@@ -341,17 +359,33 @@ impl OvnDriver {
                     mark(&mut dirty, &mut due, self.config.debounce);
                 }
                 () = tokio::time::sleep_until(wake) => {
-                    if echo_pending || !dirty || !have_contents || Instant::now() < due {
+                    if echo_pending || !work || !have_contents || Instant::now() < due {
                         continue;
+                    }
+                    if !dirty {
+                        let keys = std::mem::take(&mut touched);
+                        let drifted = match &last_model {
+                            Some(model) => {
+                                let actual = Actual::from_cache(&self.own, &cache);
+                                !plan::diff_keys(model, &actual, &keys).is_empty()
+                            }
+                            None => true,
+                        };
+                        if !drifted {
+                            continue;
+                        }
+                        debug!(rows = keys.len(), "owned NB rows drifted; reconciling");
                     }
                     if !awaiting.is_empty() {
                         debug!(rows = awaiting.len(), "monitor did not echo our inserts in time");
                         awaiting.clear();
                     }
                     dirty = false;
+                    touched.clear();
                     let index = *changes.borrow_and_update();
                     match self.pass(&client, term, state, &cache, index).await {
-                        Ok(report) => {
+                        Ok((report, model)) => {
+                            last_model = Some(model);
                             self.status.note_reachable();
                             awaiting.extend(report.inserted);
                             awaiting_until = Instant::now() + self.config.echo_wait;
@@ -414,7 +448,7 @@ impl OvnDriver {
         state: &dyn StateSource,
         cache: &TableCache,
         index: u64,
-    ) -> Result<ApplyReport, PassError> {
+    ) -> Result<(ApplyReport, NbModel), PassError> {
         let started = std::time::Instant::now();
         let model = self.model(state);
         let actual = Actual::from_cache(&self.own, cache);
@@ -445,7 +479,7 @@ impl OvnDriver {
         }
         self.status
             .end_pass(stats, &report.errors, report.skipped == 0);
-        Ok(report)
+        Ok((report, model))
     }
 
     async fn apply(
@@ -613,21 +647,53 @@ fn in_cache(cache: &TableCache, uuid: &Uuid) -> bool {
 /// them alone need no pass.
 const UNMANAGED_COLUMNS: &[&str] = &["up", "dynamic_addresses"];
 
-fn touches_managed(ev: &MonitorEvent) -> bool {
-    let updates = match ev {
-        MonitorEvent::Reset(_) => return true,
-        MonitorEvent::Update(u) => u,
-    };
-    updates
+/// The key an owned row carries in its external_ids, if it is ours.
+fn owned_key(cache: &TableCache, table: Table, uuid: &Uuid) -> Option<RowKey> {
+    let row = cache.row(table.name(), uuid)?;
+    let ids = row.get("external_ids")?.as_map()?;
+    let ids: nb::Map = ids
         .iter()
-        .filter(|(t, _)| t.as_str() != nb_global::TABLE)
-        .flat_map(|(_, rows)| rows.values())
-        .any(|u| match u {
+        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
+        .collect();
+    RowKey::from_external_ids(&ids)
+}
+
+/// Keys of the owned rows `ev` deletes; call before applying it.
+fn deleted_keys(cache: &TableCache, ev: &MonitorEvent) -> Vec<(Table, RowKey)> {
+    let MonitorEvent::Update(updates) = ev else {
+        return Vec::new();
+    };
+    managed_rows(updates)
+        .filter(|(_, _, u)| matches!(u, RowUpdate::Delete))
+        .filter_map(|(t, uuid, _)| Some((t, owned_key(cache, t, uuid)?)))
+        .collect()
+}
+
+/// Keys of the owned rows `updates` inserted or changed in a column we
+/// manage (northd's `up` flips are not drift); call after applying them.
+fn changed_keys<'a>(
+    cache: &'a TableCache,
+    updates: &'a crate::ovsdb::TableUpdates,
+) -> impl Iterator<Item = (Table, RowKey)> + 'a {
+    managed_rows(updates)
+        .filter(|(_, _, u)| match u {
+            RowUpdate::Delete => false,
             RowUpdate::Modify(diff) => diff
                 .keys()
                 .any(|c| !UNMANAGED_COLUMNS.contains(&c.as_str())),
             _ => true,
         })
+        .filter_map(|(t, uuid, _)| Some((t, owned_key(cache, t, uuid)?)))
+}
+
+fn managed_rows(
+    updates: &crate::ovsdb::TableUpdates,
+) -> impl Iterator<Item = (Table, &Uuid, &RowUpdate)> {
+    updates.iter().flat_map(|(t, rows)| {
+        let table = Table::ALL.into_iter().find(|x| x.name() == t.as_str());
+        rows.iter()
+            .filter_map(move |(uuid, u)| Some((table?, uuid, u)))
+    })
 }
 
 fn record(known: &mut Known, report: &mut ApplyReport, units: &[Unit], uuids: Vec<Option<Uuid>>) {

@@ -275,84 +275,116 @@ fn column_kind(table: Table, column: &str) -> Option<ColumnKind> {
 /// Every change that makes the owned rows equal to `desired`.
 pub fn diff(desired: &NbModel, actual: &Actual) -> Vec<Change> {
     let mut changes = Vec::new();
-    let desired_keys: BTreeSet<(Table, &RowKey)> =
-        desired.desired().map(|d| (d.table, &d.key)).collect();
-
     // Extra rows and duplicates.
     for ((table, key), uuids) in &actual.by_key {
-        let wanted = desired_keys.contains(&(*table, key));
-        let skip = usize::from(wanted);
-        for uuid in uuids.iter().skip(skip) {
-            changes.push(Change::Delete {
-                table: *table,
-                key: key.clone(),
-                uuid: uuid.clone(),
-            });
-        }
+        let wanted = desired.get(*table, key).is_some();
+        extra_rows(*table, key, uuids, wanted, &mut changes);
     }
-
     for d in desired.desired() {
-        let Some(uuid) = actual.uuid(d.table, &d.key) else {
-            changes.push(Change::Insert {
-                table: d.table,
-                key: d.key.clone(),
-            });
-            // Its references to other rows are set by the same pass once
-            // every target exists (a new port joins its DHCP options and
-            // port groups before the pass ends, not one monitor echo later).
-            for (column, (target, want)) in &d.refs {
-                if target.parent() != Some((d.table, column)) && !want.is_empty() {
-                    changes.push(Change::Link {
-                        table: d.table,
-                        key: d.key.clone(),
-                        uuid: None,
-                        column,
-                        target: *target,
-                        add: want.clone(),
-                        remove: BTreeSet::new(),
-                    });
-                }
-            }
-            continue;
-        };
-        let Some(row) = actual.row(d.table, uuid) else {
-            continue;
-        };
-        let columns: Vec<String> = d
-            .values
-            .iter()
-            .filter(|(c, want)| {
-                let Some(kind) = column_kind(d.table, c) else {
-                    return false;
-                };
-                // A monitored row leaves out columns at their default (see
-                // `ColumnKind::default_value`); comparing "absent" with a
-                // wanted default as a difference once made every pass
-                // rewrite every port.
-                let have = match row.get(*c) {
-                    Some(v) => normalize(kind, v),
-                    None => kind.default_value(),
-                };
-                have != normalize(kind, want)
-            })
-            .map(|(c, _)| c.clone())
-            .collect();
-        if !columns.is_empty() {
-            changes.push(Change::Update {
-                table: d.table,
-                key: d.key.clone(),
-                uuid: uuid.clone(),
-                columns,
-            });
+        diff_row(d, desired, actual, &mut changes);
+    }
+    changes.sort_by_key(|c| c.phase());
+    changes
+}
+
+/// The changes [`diff`] would find among the rows named by `keys` only. The
+/// leader runs it on the rows a monitor event touched: when they already
+/// equal the model of its last pass (the event was the echo of its own
+/// writes), no pass is needed; anything else (an external edit or delete,
+/// a server-side weak-reference cleanup) shows up here as a change.
+pub fn diff_keys(
+    desired: &NbModel,
+    actual: &Actual,
+    keys: &BTreeSet<(Table, RowKey)>,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (table, key) in keys {
+        let d = desired.get(*table, key);
+        if let Some(uuids) = actual.by_key.get(&(*table, key.clone())) {
+            extra_rows(*table, key, uuids, d.is_some(), &mut changes);
         }
-        for (column, (target, want)) in &d.refs {
-            if let Some(link) = link_change(d, uuid, row, column, *target, want, desired, actual) {
-                changes.push(link);
-            }
+        if let Some(d) = d {
+            diff_row(d, desired, actual, &mut changes);
         }
     }
     changes.sort_by_key(|c| c.phase());
     changes
+}
+
+/// Deletes for the rows of one key that must go: all of them when the key is
+/// not wanted, all but the lowest uuid when it is (duplicates, e.g. a write
+/// delivered twice by a clustered NB).
+fn extra_rows(table: Table, key: &RowKey, uuids: &[Uuid], wanted: bool, out: &mut Vec<Change>) {
+    for uuid in uuids.iter().skip(usize::from(wanted)) {
+        out.push(Change::Delete {
+            table,
+            key: key.clone(),
+            uuid: uuid.clone(),
+        });
+    }
+}
+
+/// What one desired row needs: an insert (and the links of the new row), or
+/// an update of its value columns and relinks of its reference columns.
+fn diff_row(d: &DesiredRow, desired: &NbModel, actual: &Actual, out: &mut Vec<Change>) {
+    let Some(uuid) = actual.uuid(d.table, &d.key) else {
+        out.push(Change::Insert {
+            table: d.table,
+            key: d.key.clone(),
+        });
+        // Its references to other rows are set by the same pass once every
+        // target exists (a new port joins its DHCP options and port groups
+        // before the pass ends, not one monitor echo later).
+        for (column, (target, want)) in &d.refs {
+            if target.parent() != Some((d.table, column)) && !want.is_empty() {
+                out.push(Change::Link {
+                    table: d.table,
+                    key: d.key.clone(),
+                    uuid: None,
+                    column,
+                    target: *target,
+                    add: want.clone(),
+                    remove: BTreeSet::new(),
+                });
+            }
+        }
+        return;
+    };
+    let Some(row) = actual.row(d.table, uuid) else {
+        return;
+    };
+    let columns: Vec<String> = d
+        .values
+        .iter()
+        .filter(|(c, want)| {
+            let Some(kind) = column_kind(d.table, c) else {
+                return false;
+            };
+            // A monitored row leaves out columns at their default (see
+            // `ColumnKind::default_value`); comparing "absent" with a wanted
+            // default as a difference once made every pass rewrite every
+            // port.
+            let have = match row.get(*c) {
+                Some(v) => normalize(kind, v),
+                None => kind.default_value(),
+            };
+            have != normalize(kind, want)
+        })
+        .map(|(c, _)| c.clone())
+        .collect();
+    if !columns.is_empty() {
+        out.push(Change::Update {
+            table: d.table,
+            key: d.key.clone(),
+            uuid: uuid.clone(),
+            columns,
+        });
+    }
+    for (column, (target, want)) in &d.refs {
+        if let Some(link) = link_change(d, uuid, row, column, *target, want, desired, actual) {
+            out.push(link);
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
