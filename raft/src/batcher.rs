@@ -19,6 +19,11 @@
 //!   single-client latency pays nothing for batching;
 //! - the in-flight bound keeps batches from degenerating into one request each
 //!   under load (which would bring the per-entry costs back), and bounds memory.
+//!
+//! The free-space guard (`crate::disk`) is consulted twice on a leader: when a
+//! request is queued, and again when its batch is about to be proposed (the disk
+//! may have filled while it waited). A refused request is answered `DiskFull` and
+//! nothing of it reaches openraft.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,9 +32,10 @@ use openraft::error::Fatal;
 use prismnet_state::{Applied, Proposal, Reason, StateError};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
+use crate::disk::DiskGuard;
 use crate::error::{redirect, WriteError};
 use crate::types::{
-    ApplyResponse, ClientWriteError, LogPayload, NodeId, Raft, BATCH_PROPOSALS_MAX,
+    ApplyResponse, ClientWriteError, LogPayload, NodeId, Raft, ServerState, BATCH_PROPOSALS_MAX,
     PROPOSAL_BYTES_MAX,
 };
 
@@ -64,14 +70,29 @@ struct Pending {
 /// closes the queue and ends the batcher task.
 pub(crate) struct Batcher {
     tx: mpsc::Sender<Pending>,
+    raft: Raft,
+    disk: Arc<DiskGuard>,
+}
+
+/// Refuses a new proposal when the free-space guard says it must not be proposed
+/// (see [`DiskGuard::admit`]). Only a leader refuses: elsewhere openraft answers
+/// with a redirect, which a follower with a full disk still gives.
+pub(crate) fn admit(raft: &Raft, disk: &DiskGuard) -> Result<(), WriteError> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    if m.state != ServerState::Leader {
+        return Ok(());
+    }
+    disk.admit(m.membership_config.membership().get_joint_config())
+        .map_err(|nodes| WriteError::DiskFull { nodes })
 }
 
 impl Batcher {
     /// Starts the batcher task; it needs the tokio runtime.
-    pub(crate) fn start(raft: Raft, node: NodeId) -> Batcher {
+    pub(crate) fn start(raft: Raft, node: NodeId, disk: Arc<DiskGuard>) -> Batcher {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE_MAX);
-        tokio::spawn(run(raft, rx, node));
-        Batcher { tx }
+        tokio::spawn(run(raft.clone(), rx, node, disk.clone()));
+        Batcher { tx, raft, disk }
     }
 
     /// Proposes `proposal` in the next batch and waits for its own outcome.
@@ -90,6 +111,7 @@ impl Batcher {
                 ),
             )));
         }
+        admit(&self.raft, &self.disk)?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Pending {
@@ -104,7 +126,7 @@ impl Batcher {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, node: NodeId) {
+async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, node: NodeId, disk: Arc<DiskGuard>) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT_MAX));
     // A proposal that did not fit the previous batch's byte bound opens the next.
     let mut carry: Option<Pending> = None;
@@ -135,6 +157,12 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, node: NodeId) {
             }
             bytes += p.encoded.len();
             batch.push(p);
+        }
+
+        if let Err(e) = admit(&raft, &disk) {
+            let replies = batch.into_iter().map(|p| p.reply).collect();
+            fail_all(replies, &e);
+            continue;
         }
 
         let mut proposals = Vec::with_capacity(batch.len());

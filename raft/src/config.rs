@@ -60,6 +60,9 @@ pub struct RaftConfig {
     pub state_settings: prismnet_state::Settings,
     /// Mutual TLS on the peer service; `None` (the default) is plain TCP.
     pub peer_tls: Option<PeerTls>,
+    /// Free bytes the data dir's filesystem must keep; below it the node refuses
+    /// new writes and log entries (see `crate::disk`). 0 turns the guard off.
+    pub min_free_bytes: u64,
 }
 
 /// The name every peer certificate must carry as a SAN (`DNS:prismnet-peer`), and
@@ -136,6 +139,7 @@ impl RaftConfig {
             snapshot_chunk_bytes: SNAPSHOT_CHUNK_BYTES,
             state_settings: prismnet_state::Settings::default(),
             peer_tls: None,
+            min_free_bytes: crate::disk::MIN_FREE_BYTES_DEFAULT,
         }
     }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! RaftError            start / shutdown of a node
 //!   └─ OpenError       the data dir: format marker, RocksDB, snapshot file
-//! WriteError           RaftNode::write          NotLeader | NoLeader | Fatal
+//! WriteError           RaftNode::write          NotLeader | NoLeader | DiskFull | Fatal
 //! ReadError            RaftNode::read_linearizable   NotLeader | NoLeader | Fatal
 //! ClusterError         membership changes, elections, snapshots
 //! ```
@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 
+use crate::disk::LowDisk;
 use crate::types::{ForwardToLeader, NodeId, PeerNode};
 
 /// Why a data dir could not be opened. Every variant names the path: the daemon
@@ -68,7 +69,9 @@ pub enum RaftError {
 }
 
 /// Why a write was not committed. `NotLeader` and `NoLeader` are retryable (at the
-/// leader, or after an election); `Fatal` means this node's Raft has stopped.
+/// leader, or after an election); `DiskFull` was refused before proposing (nothing
+/// is in the log) and lasts until an operator frees space; `Fatal` means this
+/// node's Raft has stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
     #[error("not the leader; leader is {leader_id:?} ({leader:?})")]
@@ -78,6 +81,10 @@ pub enum WriteError {
     },
     #[error("no leader is known (election in progress or no quorum)")]
     NoLeader,
+    /// The leader is below its free-space minimum, or too few voters have space to
+    /// commit (see `crate::disk`). `nodes` names the low ones; never empty.
+    #[error("{}", disk_full_message(.nodes))]
+    DiskFull { nodes: Vec<LowDisk> },
     #[error("raft stopped: {0}")]
     Fatal(String),
 }
@@ -114,9 +121,19 @@ pub enum ClusterError {
     Fatal(String),
 }
 
+fn disk_full_message(nodes: &[LowDisk]) -> String {
+    let list: Vec<String> = nodes.iter().map(LowDisk::to_string).collect();
+    format!(
+        "not enough free disk space to accept writes: {}; writes are refused until space is freed",
+        list.join("; ")
+    )
+}
+
 impl WriteError {
+    /// Whether the same write may succeed if simply retried soon (elsewhere or
+    /// after an election). A full disk needs an operator first.
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, WriteError::Fatal(_))
+        !matches!(self, WriteError::Fatal(_) | WriteError::DiskFull { .. })
     }
 }
 

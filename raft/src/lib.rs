@@ -6,6 +6,7 @@
 //! | batching and pipelining of client writes on the leader | [`batcher`] |
 //! | the facade the daemon holds: start, write, reads, status, membership | [`node`] |
 //! | configuration and defaults | [`config`] |
+//! | the free-space guard: refusing writes and entries on a filling disk | [`disk`] |
 //! | status reported to operators | [`status`] |
 //! | errors | [`error`] |
 //! | RocksDB log store, in-memory state machine, snapshot file, data dir format | [`store`] |
@@ -23,6 +24,7 @@
 pub mod batcher;
 pub mod codec;
 pub mod config;
+pub mod disk;
 pub mod error;
 pub mod network;
 pub mod node;
@@ -32,6 +34,7 @@ pub mod types;
 pub mod workload;
 
 pub use config::{PeerTls, RaftConfig};
+pub use disk::{DiskSpace, LowDisk};
 pub use error::{ClusterError, OpenError, RaftError, ReadError, WriteError};
 pub use node::{Bootstrap, RaftNode};
 pub use status::{NodeStatus, Role};

@@ -18,6 +18,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::batcher::Batcher;
 use crate::config::RaftConfig;
+use crate::disk::DiskGuard;
 use crate::error::{redirect, ClusterError, RaftError, ReadError, WriteError};
 use crate::network::client::NetworkFactory;
 use crate::network::server::RaftServer;
@@ -54,6 +55,18 @@ pub struct RaftNode {
     /// Kept only to flush at shutdown; taken then so the RocksDB lock is released
     /// once the node is dropped.
     db: Mutex<Option<Arc<DB>>>,
+    disk: Arc<DiskGuard>,
+    /// Measures free space; stopped with the node.
+    disk_refresher: AbortOnDrop,
+}
+
+/// A background task that ends with its owner.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 fn now_ms() -> u64 {
@@ -100,6 +113,21 @@ impl RaftNode {
         let shared = opened.sm.shared();
         let committed = opened.log.committed_handle();
 
+        // Measured once before anything can be proposed or appended, so a node
+        // started on a full disk refuses from its first request (and says so).
+        let disk = Arc::new(DiskGuard::new(
+            cfg.id,
+            cfg.data_dir.clone(),
+            cfg.min_free_bytes,
+        ));
+        {
+            let d = disk.clone();
+            tokio::task::spawn_blocking(move || d.refresh())
+                .await
+                .map_err(|e| RaftError::Fatal(format!("free-space check task: {e}")))?;
+        }
+        let disk_refresher = AbortOnDrop(crate::disk::spawn_refresher(disk.clone()));
+
         // Bind before starting Raft: a taken port is a startup error, not a node that
         // silently cannot hear its peers.
         let listener = tokio::net::TcpListener::bind(cfg.raft_addr)
@@ -132,13 +160,13 @@ impl RaftNode {
             }
             None => None,
         };
-        let network = NetworkFactory::new(&cfg.cluster_name, client_tls);
+        let network = NetworkFactory::new(&cfg.cluster_name, client_tls, disk.clone());
         let raft = Raft::new(cfg.id, ocfg, network, opened.log, opened.sm)
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
 
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = RaftServer::new(raft.clone(), &cfg.cluster_name);
+        let service = RaftServer::new(raft.clone(), &cfg.cluster_name, disk.clone());
         let task = tokio::spawn(
             builder
                 .add_service(service)
@@ -154,7 +182,7 @@ impl RaftNode {
                 ),
         );
 
-        let batcher = Batcher::start(raft.clone(), cfg.id);
+        let batcher = Batcher::start(raft.clone(), cfg.id, disk.clone());
         let node = RaftNode {
             id: cfg.id,
             raft,
@@ -164,6 +192,8 @@ impl RaftNode {
             local_raft_addr,
             server: Mutex::new(Some(Server { stop, task })),
             db: Mutex::new(Some(opened.db)),
+            disk,
+            disk_refresher,
         };
         tracing::info!(
             node = cfg.id,
@@ -267,11 +297,36 @@ impl RaftNode {
     pub fn status(&self) -> NodeStatus {
         let m = self.raft.metrics();
         let m = m.borrow();
-        NodeStatus::from_metrics(
+        let mut st = NodeStatus::from_metrics(
             &m,
             self.committed.load(Ordering::Relaxed),
             self.shared.applied_index(),
-        )
+        );
+        st.disk = self.disk.local();
+        st.peer_disks = self.disk.peers();
+        st
+    }
+
+    /// Resolves once Raft on this node has stopped because of an error (a storage
+    /// failure such as a full disk, or a panic in openraft's core), with its cause.
+    /// Never resolves for a requested shutdown. After it resolves the node can
+    /// serve nothing but stale reads: the daemon exits so that a service manager
+    /// restarts it on the same data dir.
+    pub async fn stopped_on_error(&self) -> String {
+        let mut metrics = self.raft.metrics();
+        loop {
+            // Read under the watch's lock, decided after it is released.
+            let state = metrics.borrow_and_update().running_state.clone();
+            match state {
+                Ok(()) => {}
+                Err(openraft::error::Fatal::Stopped) => break,
+                Err(e) => return e.to_string(),
+            }
+            if metrics.changed().await.is_err() {
+                break;
+            }
+        }
+        std::future::pending().await
     }
 
     /// The term this node leads in, if it currently believes it is the leader. The
@@ -366,6 +421,7 @@ impl RaftNode {
     /// Stops Raft, then the peer service, then flushes RocksDB. Idempotent.
     pub async fn shutdown(&self) -> Result<(), RaftError> {
         tracing::info!(node = self.id, "shutting down raft node");
+        self.disk_refresher.0.abort();
         let raft_result = self
             .raft
             .shutdown()

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::disk::DiskSpace;
 use crate::types::{NodeId, PeerNode, RaftMetrics, ServerState};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -34,6 +35,12 @@ pub struct NodeStatus {
     pub matched: Option<BTreeMap<NodeId, u64>>,
     /// Set when Raft stopped because of an error.
     pub fatal: Option<String>,
+    /// This node's free space and minimum (`None` before a first measurement).
+    pub disk: Option<DiskSpace>,
+    /// Other members' free space as they last reported it in a peer-service reply
+    /// (recent reports only). A leader hears from every member; a follower from
+    /// nobody.
+    pub peer_disks: BTreeMap<NodeId, DiskSpace>,
 }
 
 impl NodeStatus {
@@ -75,6 +82,8 @@ impl NodeStatus {
                     .collect()
             }),
             fatal: m.running_state.as_ref().err().map(|e| e.to_string()),
+            disk: None,
+            peer_disks: BTreeMap::new(),
         }
     }
 }

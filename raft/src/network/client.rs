@@ -6,10 +6,15 @@
 //! that is down or slow delays only its own replication stream, never the others.
 //! A peer that cannot be reached is reported as `Unreachable`, which makes openraft
 //! back off before retrying it.
+//!
+//! Every reply carries the peer's free space, recorded in this node's
+//! [`DiskGuard`] for the leader's quorum rule (see `crate::disk`). A peer below its
+//! minimum refuses entries; how that is reported to openraft is in
+//! [`PeerClient::append_entries`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openraft::error::{NetworkError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -22,6 +27,7 @@ use super::proto::raft_service_client::RaftServiceClient;
 use super::proto::RaftRequest;
 use super::MESSAGE_BYTES_MAX;
 use crate::codec;
+use crate::disk::{human_bytes, DiskGuard, DiskSpace};
 use crate::types::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotError, InstallSnapshotRequest,
     InstallSnapshotResponse, NodeId, OpenraftError, PeerNode, RpcError, TypeConfig, VoteRequest,
@@ -40,14 +46,21 @@ pub struct NetworkFactory {
     channels: Arc<Mutex<HashMap<NodeId, (String, Channel)>>>,
     /// With peer mTLS: `https://` to every peer, presenting this node's certificate.
     tls: Option<ClientTlsConfig>,
+    /// Where peers' free-space reports go.
+    disk: Arc<DiskGuard>,
 }
 
 impl NetworkFactory {
-    pub fn new(cluster: &str, tls: Option<ClientTlsConfig>) -> NetworkFactory {
+    pub fn new(
+        cluster: &str,
+        tls: Option<ClientTlsConfig>,
+        disk: Arc<DiskGuard>,
+    ) -> NetworkFactory {
         NetworkFactory {
             cluster: cluster.into(),
             channels: Arc::new(Mutex::new(HashMap::new())),
             tls,
+            disk,
         }
     }
 
@@ -87,6 +100,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
                     .max_decoding_message_size(MESSAGE_BYTES_MAX)
                     .max_encoding_message_size(MESSAGE_BYTES_MAX)
             }),
+            disk: self.disk.clone(),
         }
     }
 }
@@ -95,18 +109,24 @@ pub struct PeerClient {
     target: NodeId,
     cluster: Arc<str>,
     client: Result<RaftServiceClient<Channel>, String>,
+    disk: Arc<DiskGuard>,
 }
 
-/// A failure below Raft: the peer was not reached, or the exchange broke.
+/// A failure below Raft: the peer was not reached, or the exchange broke, or (not
+/// a failure of the transport, but handled like one) the peer refused for lack of
+/// space.
 enum Transport {
     Unreachable(String),
     Network(String),
+    /// The peer is below its free-space minimum and stored nothing. For an
+    /// AppendEntries, the request's heartbeat part succeeded (see the server).
+    RefusedDiskFull(String),
 }
 
 impl Transport {
     fn into_rpc<E: std::error::Error>(self) -> RpcError<E> {
         match self {
-            Transport::Unreachable(m) => {
+            Transport::Unreachable(m) | Transport::RefusedDiskFull(m) => {
                 RpcError::Unreachable(Unreachable::new(&AnyError::error(m)))
             }
             Transport::Network(m) => RpcError::Network(NetworkError::new(&AnyError::error(m))),
@@ -168,6 +188,27 @@ impl PeerClient {
             }
             Ok(Ok(reply)) => reply.into_inner(),
         };
+        let space = reply.disk.map(|d| DiskSpace {
+            free_bytes: d.free_bytes,
+            min_free_bytes: d.min_free_bytes,
+        });
+        if let Some(space) = space {
+            self.disk.record_peer(self.target, space);
+        }
+        if reply.refused_disk_full {
+            let what = match space {
+                Some(s) => format!(
+                    "{} free, minimum {}",
+                    human_bytes(s.free_bytes),
+                    human_bytes(s.min_free_bytes)
+                ),
+                None => "space unknown".into(),
+            };
+            return Err(Transport::RefusedDiskFull(format!(
+                "node {} refused new entries: disk low ({what})",
+                self.target
+            )));
+        }
         codec::decode("raft reply", &reply.payload).map_err(|e| Transport::Network(e.to_string()))
     }
 
@@ -177,16 +218,39 @@ impl PeerClient {
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
+    /// Entries to a peer below its free-space minimum: the peer stores none of
+    /// them but takes the request's heartbeat part (same term and prev_log_id), so
+    /// the truthful answer is `PartialSuccess(prev_log_id)`: "the peer matches up
+    /// to where these entries start". openraft then sends the same entries again
+    /// at once; the pause below (to half the RPC deadline, which is the heartbeat
+    /// interval) paces those rounds like heartbeats, so the peer keeps following
+    /// and the leader keeps its lease, without error logs or a busy loop. While
+    /// the peer's latest report says it is low, the entries are not even sent:
+    /// the request goes out as the bare heartbeat. Once a reply reports space
+    /// again, the next round carries the entries.
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest,
+        mut rpc: AppendEntriesRequest,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse, RpcError> {
-        match self.call(Method::AppendEntries, &rpc, &option).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(self.remote(e)),
-            Err(t) => Err(t.into_rpc()),
+        let started = Instant::now();
+        let prev = rpc.prev_log_id;
+        let stripped = !rpc.entries.is_empty() && self.disk.peer_is_low(self.target);
+        if stripped {
+            rpc.entries = Vec::new();
         }
+        match self.call(Method::AppendEntries, &rpc, &option).await {
+            Ok(Ok(AppendEntriesResponse::Success)) if stripped => {}
+            Ok(Ok(r)) => return Ok(r),
+            Ok(Err(e)) => return Err(self.remote(e)),
+            Err(Transport::RefusedDiskFull(m)) => {
+                tracing::debug!(reason = %m, "entries refused; answered as a heartbeat");
+            }
+            Err(t) => return Err(t.into_rpc()),
+        }
+        let pace = (option.hard_ttl() / 2).saturating_sub(started.elapsed());
+        tokio::time::sleep(pace).await;
+        Ok(AppendEntriesResponse::PartialSuccess(prev))
     }
 
     async fn vote(

@@ -1,5 +1,8 @@
 //! The Raft peer service: decodes a request, hands it to the local openraft
 //! instance, encodes its answer (including Raft-level refusals) into the reply.
+//!
+//! Every reply carries this node's free space; while it is below its minimum the
+//! node refuses to store anything new (see `crate::disk`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -9,27 +12,40 @@ use serde::Serialize;
 use tonic::{Request, Response, Status};
 
 use super::proto::raft_service_server::{RaftService, RaftServiceServer};
-use super::proto::{RaftReply, RaftRequest};
+use super::proto::{DiskState, RaftReply, RaftRequest};
 use super::MESSAGE_BYTES_MAX;
 use crate::codec;
-use crate::types::{AppendEntriesRequest, InstallSnapshotRequest, Raft, VoteRequest};
+use crate::disk::DiskGuard;
+use crate::types::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, OpenraftError, Raft,
+    VoteRequest,
+};
 
 pub struct RaftServer {
     raft: Raft,
     cluster: Arc<str>,
+    disk: Arc<DiskGuard>,
+}
+
+/// What a handler answers: openraft's result, or a refusal for lack of space.
+enum Answer<T, E> {
+    Raft(Result<T, E>),
+    RefusedDiskFull,
 }
 
 impl RaftServer {
-    pub fn new(raft: Raft, cluster: &str) -> RaftServiceServer<RaftServer> {
+    pub fn new(raft: Raft, cluster: &str, disk: Arc<DiskGuard>) -> RaftServiceServer<RaftServer> {
         RaftServiceServer::new(RaftServer {
             raft,
             cluster: cluster.into(),
+            disk,
         })
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX)
     }
 
-    /// Checks the sender's cluster, decodes `Q`, runs `f`, encodes its result.
+    /// Checks the sender's cluster, decodes `Q`, runs `f`, encodes its answer
+    /// together with this node's free space.
     async fn handle<Q, T, E, F, Fut>(
         &self,
         req: Request<RaftRequest>,
@@ -40,8 +56,8 @@ impl RaftServer {
         Q: DeserializeOwned,
         T: Serialize,
         E: Serialize,
-        F: FnOnce(Raft, Q) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        F: FnOnce(Raft, Arc<DiskGuard>, Q) -> Fut,
+        Fut: Future<Output = Answer<T, E>>,
     {
         let req = req.into_inner();
         if req.cluster != *self.cluster {
@@ -52,9 +68,51 @@ impl RaftServer {
         }
         let rpc: Q = codec::decode(what, &req.payload)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let result = f(self.raft.clone(), rpc).await;
-        let payload = codec::encode(what, &result).map_err(|e| Status::internal(e.to_string()))?;
-        Ok(Response::new(RaftReply { payload }))
+        let answer = f(self.raft.clone(), self.disk.clone(), rpc).await;
+        let disk = self.disk.local().map(|s| DiskState {
+            free_bytes: s.free_bytes,
+            min_free_bytes: s.min_free_bytes,
+        });
+        let reply = match answer {
+            Answer::Raft(result) => RaftReply {
+                payload: codec::encode(what, &result)
+                    .map_err(|e| Status::internal(e.to_string()))?,
+                disk,
+                refused_disk_full: false,
+            },
+            Answer::RefusedDiskFull => RaftReply {
+                payload: Vec::new(),
+                disk,
+                refused_disk_full: true,
+            },
+        };
+        Ok(Response::new(reply))
+    }
+}
+
+/// AppendEntries on a node below its free-space minimum. Invariant: nothing from
+/// `rpc.entries` is stored. The request's heartbeat part still runs (same vote,
+/// same `prev_log_id`, same leader commit, no entries; exactly what the leader
+/// could have sent as a heartbeat), so this node keeps following the leader
+/// instead of timing out and campaigning while it refuses. Where that heartbeat
+/// is answered with anything but success (a higher vote, a conflicting
+/// `prev_log_id`), the full request would have been answered the same, so that
+/// answer goes back as is; otherwise the entries are refused.
+async fn append_while_low(
+    raft: Raft,
+    rpc: AppendEntriesRequest,
+) -> Answer<AppendEntriesResponse, OpenraftError> {
+    let entries = rpc.entries.len();
+    let heartbeat = AppendEntriesRequest {
+        entries: Vec::new(),
+        ..rpc
+    };
+    match raft.append_entries(heartbeat).await {
+        Ok(AppendEntriesResponse::Success) => {
+            tracing::debug!(entries, "disk low: refused entries from the leader");
+            Answer::RefusedDiskFull
+        }
+        other => Answer::Raft(other),
     }
 }
 
@@ -67,14 +125,19 @@ impl RaftService for RaftServer {
         self.handle(
             req,
             "append entries",
-            |raft, rpc: AppendEntriesRequest| async move { raft.append_entries(rpc).await },
+            |raft, disk, rpc: AppendEntriesRequest| async move {
+                if !rpc.entries.is_empty() && disk.local_low().is_some() {
+                    return append_while_low(raft, rpc).await;
+                }
+                Answer::Raft(raft.append_entries(rpc).await)
+            },
         )
         .await
     }
 
     async fn vote(&self, req: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        self.handle(req, "vote", |raft, rpc: VoteRequest| async move {
-            raft.vote(rpc).await
+        self.handle(req, "vote", |raft, _, rpc: VoteRequest| async move {
+            Answer::Raft(raft.vote(rpc).await)
         })
         .await
     }
@@ -86,7 +149,15 @@ impl RaftService for RaftServer {
         self.handle(
             req,
             "install snapshot",
-            |raft, rpc: InstallSnapshotRequest| async move { raft.install_snapshot(rpc).await },
+            |raft, disk, rpc: InstallSnapshotRequest| async move {
+                // A snapshot is written to the data dir once complete: a low node
+                // takes none (chunks are refused from the first one, so none is
+                // sent in vain).
+                if disk.local_low().is_some() {
+                    return Answer::RefusedDiskFull;
+                }
+                Answer::Raft(raft.install_snapshot(rpc).await)
+            },
         )
         .await
     }

@@ -103,12 +103,18 @@ impl SnapshotDir {
         let sum = hash.digest();
 
         let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&head)
+        let written = f
+            .write_all(&head)
             .and_then(|_| f.write_all(data))
             .and_then(|_| f.write_all(&sum.to_le_bytes()))
-            .and_then(|_| f.sync_all())
-            .map_err(io(&tmp))?;
+            .and_then(|_| f.sync_all());
         drop(f);
+        if let Err(e) = written {
+            // On a full disk the partial file holds the very space a retry (or
+            // RocksDB) needs; `current` is untouched either way.
+            let _ = fs::remove_file(&tmp);
+            return Err(io(&tmp)(e));
+        }
         let cur = self.path();
         fs::rename(&tmp, &cur).map_err(io(&cur))?;
         sync_dir(&self.dir).map_err(io(&self.dir))?;

@@ -8,11 +8,13 @@
 //! | `cluster.rs` | election, replication, redirects, failover, restarts, snapshots |
 //! | `membership.rs` | adding and removing nodes, `Join` |
 //! | `data_dir.rs` | refusing damaged or foreign data dirs |
+//! | `disk_full.rs` | the free-space guard: low followers, low majority, low leader |
 //! | `peer_tls.rs` | mutual TLS between nodes; a node with a foreign CA is shut out |
 
 mod batching;
 mod cluster;
 mod data_dir;
+mod disk_full;
 mod harness;
 mod membership;
 mod peer_tls;
