@@ -182,9 +182,14 @@ pub struct RowKey(String);
 
 impl RowKey {
     pub fn from_external_ids(ids: &Map) -> Option<RowKey> {
-        let kind = ids.get(KIND_KEY)?;
-        let id = ids.get(ID_KEY)?;
-        let sub = ids.get(RULE_ID_KEY).or_else(|| ids.get(ROLE_KEY));
+        RowKey::from_ids(|k| ids.get(k).map(String::as_str))
+    }
+
+    /// [`Self::from_external_ids`] over any lookup of external_ids keys.
+    pub fn from_ids<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Option<RowKey> {
+        let kind = get(KIND_KEY)?;
+        let id = get(ID_KEY)?;
+        let sub = get(RULE_ID_KEY).or_else(|| get(ROLE_KEY));
         Some(RowKey(match sub {
             Some(s) => format!("{kind}/{id}/{s}"),
             None => format!("{kind}/{id}"),
@@ -252,8 +257,12 @@ impl Ownership {
     }
 
     pub fn owns(&self, external_ids: &Map) -> bool {
-        external_ids.get(OWNER_KEY).map(String::as_str) == Some(OWNER_VALUE)
-            && external_ids.get(CLUSTER_KEY) == Some(&self.cluster)
+        self.owns_ids(|k| external_ids.get(k).map(String::as_str))
+    }
+
+    /// [`Self::owns`] over any lookup of external_ids keys.
+    pub fn owns_ids<'a>(&self, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+        get(OWNER_KEY) == Some(OWNER_VALUE) && get(CLUSTER_KEY) == Some(self.cluster.as_str())
     }
 }
 

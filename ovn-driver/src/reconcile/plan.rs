@@ -19,74 +19,91 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::nb::{DesiredRow, Map, NbRow, Ownership, RowKey, Table};
+use crate::nb::{DesiredRow, NbRow, Ownership, RowKey, Table};
 use crate::ovsdb::{
     Atom, ColumnKind, Condition, Insert, Mutate, Mutation, Operation, Row, TableCache, Update,
     Uuid, Value,
 };
 use crate::translate::NbModel;
 
-/// Owned rows as the server holds them, indexed by key.
+/// Owned rows as the server holds them, indexed by key. Borrows the rows
+/// from where they were read (the monitor cache, or a select reply): a pass
+/// at scale would otherwise spend a fifth of its time copying and freeing
+/// every owned row.
 #[derive(Clone, Debug, Default)]
-pub struct Actual {
-    rows: BTreeMap<Table, BTreeMap<Uuid, Row>>,
-    /// (table, key) -> uuids, lowest first; more than one is a duplicate
+pub struct Actual<'a> {
+    rows: BTreeMap<Table, BTreeMap<&'a Uuid, &'a Row>>,
+    /// table -> key -> uuids, lowest first; more than one is a duplicate
     /// (e.g. a write delivered twice by a clustered NB) and the rest go.
-    by_key: BTreeMap<(Table, RowKey), Vec<Uuid>>,
-    key_of: BTreeMap<Uuid, (Table, RowKey)>,
+    by_key: BTreeMap<Table, BTreeMap<RowKey, Vec<&'a Uuid>>>,
+    key_of: BTreeMap<&'a Uuid, (Table, RowKey)>,
 }
 
-impl Actual {
-    pub fn new(own: &Ownership, rows: impl IntoIterator<Item = (Table, Uuid, Row)>) -> Actual {
+impl<'a> Actual<'a> {
+    pub fn new(
+        own: &Ownership,
+        rows: impl IntoIterator<Item = (Table, &'a Uuid, &'a Row)>,
+    ) -> Actual<'a> {
         let mut a = Actual::default();
         for (table, uuid, row) in rows {
-            let Some(ids) = row.get("external_ids").and_then(value_map) else {
-                continue;
-            };
-            if !own.owns(&ids) {
-                continue;
-            }
-            let Some(key) = RowKey::from_external_ids(&ids) else {
+            let Some(key) = row.get("external_ids").and_then(|v| owned_key(own, v)) else {
                 continue;
             };
             a.by_key
-                .entry((table, key.clone()))
+                .entry(table)
                 .or_default()
-                .push(uuid.clone());
-            a.key_of.insert(uuid.clone(), (table, key));
+                .entry(key.clone())
+                .or_default()
+                .push(uuid);
+            a.key_of.insert(uuid, (table, key));
             a.rows.entry(table).or_default().insert(uuid, row);
         }
-        for uuids in a.by_key.values_mut() {
+        for uuids in a.by_key.values_mut().flat_map(BTreeMap::values_mut) {
             uuids.sort();
         }
         a
     }
 
-    pub fn from_cache(own: &Ownership, cache: &TableCache) -> Actual {
+    pub fn from_cache(own: &Ownership, cache: &'a TableCache) -> Actual<'a> {
         let rows = Table::ALL.into_iter().flat_map(|t| {
             cache
                 .table(t.name())
                 .into_iter()
                 .flatten()
-                .map(move |(u, r)| (t, u.clone(), r.clone()))
+                .map(move |(u, r)| (t, u, r))
         });
         Actual::new(own, rows)
     }
 
-    pub fn uuid(&self, table: Table, key: &RowKey) -> Option<&Uuid> {
-        self.by_key.get(&(table, key.clone()))?.first()
+    pub fn uuid(&self, table: Table, key: &RowKey) -> Option<&'a Uuid> {
+        self.by_key.get(&table)?.get(key)?.first().copied()
     }
 
-    pub fn row(&self, table: Table, uuid: &Uuid) -> Option<&Row> {
-        self.rows.get(&table)?.get(uuid)
+    pub fn row(&self, table: Table, uuid: &Uuid) -> Option<&'a Row> {
+        self.rows.get(&table)?.get(uuid).copied()
     }
 
     pub fn key_of(&self, uuid: &Uuid) -> Option<&(Table, RowKey)> {
         self.key_of.get(uuid)
     }
 
-    pub fn rows(&self, table: Table) -> impl Iterator<Item = (&Uuid, &Row)> {
-        self.rows.get(&table).into_iter().flatten()
+    pub fn rows(&self, table: Table) -> impl Iterator<Item = (&'a Uuid, &'a Row)> + '_ {
+        self.rows
+            .get(&table)
+            .into_iter()
+            .flatten()
+            .map(|(u, r)| (*u, *r))
+    }
+
+    /// Every key of `table` with its uuids (lowest first).
+    fn keys(&self) -> impl Iterator<Item = (Table, &RowKey, &[&'a Uuid])> {
+        self.by_key
+            .iter()
+            .flat_map(|(t, keys)| keys.iter().map(move |(k, u)| (*t, k, u.as_slice())))
+    }
+
+    fn uuids(&self, table: Table, key: &RowKey) -> Option<&[&'a Uuid]> {
+        self.by_key.get(&table)?.get(key).map(Vec::as_slice)
     }
 
     /// Number of owned rows.
@@ -107,11 +124,20 @@ impl Actual {
     }
 }
 
-fn value_map(v: &Value) -> Option<Map> {
-    v.as_map()?
-        .iter()
-        .map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
-        .collect()
+/// The key of a row whose external_ids say it is ours, read straight from
+/// the column's pairs (this runs for every owned row on every pass).
+fn owned_key(own: &Ownership, external_ids: &Value) -> Option<RowKey> {
+    let pairs = external_ids.as_map()?;
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .and_then(|(_, v)| v.as_str())
+    };
+    if !own.owns_ids(get) {
+        return None;
+    }
+    RowKey::from_ids(get)
 }
 
 /// One difference between desired and actual.
@@ -276,9 +302,9 @@ fn column_kind(table: Table, column: &str) -> Option<ColumnKind> {
 pub fn diff(desired: &NbModel, actual: &Actual) -> Vec<Change> {
     let mut changes = Vec::new();
     // Extra rows and duplicates.
-    for ((table, key), uuids) in &actual.by_key {
-        let wanted = desired.get(*table, key).is_some();
-        extra_rows(*table, key, uuids, wanted, &mut changes);
+    for (table, key, uuids) in actual.keys() {
+        let wanted = desired.get(table, key).is_some();
+        extra_rows(table, key, uuids, wanted, &mut changes);
     }
     for d in desired.desired() {
         diff_row(d, desired, actual, &mut changes);
@@ -300,7 +326,7 @@ pub fn diff_keys(
     let mut changes = Vec::new();
     for (table, key) in keys {
         let d = desired.get(*table, key);
-        if let Some(uuids) = actual.by_key.get(&(*table, key.clone())) {
+        if let Some(uuids) = actual.uuids(*table, key) {
             extra_rows(*table, key, uuids, d.is_some(), &mut changes);
         }
         if let Some(d) = d {
@@ -314,12 +340,12 @@ pub fn diff_keys(
 /// Deletes for the rows of one key that must go: all of them when the key is
 /// not wanted, all but the lowest uuid when it is (duplicates, e.g. a write
 /// delivered twice by a clustered NB).
-fn extra_rows(table: Table, key: &RowKey, uuids: &[Uuid], wanted: bool, out: &mut Vec<Change>) {
+fn extra_rows(table: Table, key: &RowKey, uuids: &[&Uuid], wanted: bool, out: &mut Vec<Change>) {
     for uuid in uuids.iter().skip(usize::from(wanted)) {
         out.push(Change::Delete {
             table,
             key: key.clone(),
-            uuid: uuid.clone(),
+            uuid: (*uuid).clone(),
         });
     }
 }
@@ -449,7 +475,7 @@ pub struct Unit {
 /// Where the uuids of rows come from while a pass runs: the monitor cache,
 /// plus rows inserted by earlier phases of this pass.
 pub struct Known<'a> {
-    pub actual: &'a Actual,
+    pub actual: &'a Actual<'a>,
     pub inserted: BTreeMap<(Table, RowKey), Uuid>,
 }
 
