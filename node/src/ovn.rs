@@ -25,8 +25,12 @@ use prismnet_state::State;
 use tokio::sync::Notify;
 use tracing::{error, info, warn};
 
-/// How long the leader must be cut off from NB before a follower takes over.
-pub const HANDOFF_AFTER: Duration = Duration::from_secs(5);
+/// How long the leader must have reported NB lost before a follower takes over.
+/// The leader only reports it after its own echo probe gave up (4-6 s of
+/// silence, see `prismnet_ovn::reconcile::NB_ECHO_INTERVAL`) or its connection
+/// broke and did not come back, so this only filters a report that flaps
+/// (e.g. an NB restart, which followers see too and then do not campaign).
+pub const HANDOFF_AFTER: Duration = Duration::from_secs(2);
 /// How often followers probe NB and check on the leader.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// Pause after the driver failed before it runs again (still leading).

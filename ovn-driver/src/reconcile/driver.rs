@@ -40,10 +40,11 @@ pub const ECHO_WAIT_DEFAULT: Duration = Duration::from_secs(2);
 /// The driver's OVSDB echo probe: silence for two intervals drops the NB
 /// connection, which is when a leader reports NB lost (and a follower that
 /// reaches NB may take over, see node/src/ovn.rs). The client default (5 s)
-/// made a silently cut leader look connected for 10-15 s; 3 s gives 6-9 s.
+/// made a silently cut leader look connected for 10-15 s; 2 s gives 4-6 s.
 /// A live server answers our echo (sent after one quiet interval) within
-/// milliseconds, so only a server stalled for over 3 s more is dropped.
-pub const NB_ECHO_INTERVAL: Duration = Duration::from_secs(3);
+/// milliseconds, so only a server stalled for over 2 s more is dropped (our
+/// own transactions are bounded by `OPS_PER_TXN_MAX` and commit in ~10 ms).
+pub const NB_ECHO_INTERVAL: Duration = Duration::from_secs(2);
 /// How often the leader loop refreshes NB reachability in the status, so a
 /// lost NB shows even when nothing needs writing.
 pub const HEALTH_TICK: Duration = Duration::from_millis(200);
