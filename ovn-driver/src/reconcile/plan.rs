@@ -266,6 +266,56 @@ fn normalize(kind: ColumnKind, v: &Value) -> Value {
     }
 }
 
+/// Whether a column as NB holds it (`None`: left out of a monitor row, i.e.
+/// at its default) equals the wanted value, whatever order sets and maps came
+/// in. Compares in place when both sides are already in order (the common
+/// case: the server and the translation both send sorted sets), and only
+/// then falls back to [`normalize`], which copies: this runs for every
+/// managed column of every owned row on each pass.
+fn same_value(kind: ColumnKind, have: Option<&Value>, want: &Value) -> bool {
+    let default;
+    let have = match have {
+        Some(v) => v,
+        None => {
+            default = kind.default_value();
+            &default
+        }
+    };
+    let in_order = |v: &Value| match v {
+        Value::Atom(_) => true,
+        Value::Set(items) => items
+            .windows(2)
+            .all(|w| atom_order(&w[0], &w[1]) == std::cmp::Ordering::Less),
+        Value::Map(pairs) => pairs
+            .windows(2)
+            .all(|w| atom_order(&w[0].0, &w[1].0) == std::cmp::Ordering::Less),
+    };
+    match kind {
+        ColumnKind::Scalar(_) => match (single(have), single(want)) {
+            (Some(a), Some(b)) => a == b,
+            _ => normalize(kind, have) == normalize(kind, want),
+        },
+        _ if in_order(have) && in_order(want) => match (have, want) {
+            (Value::Map(a), Value::Map(b)) => a == b,
+            // An empty set is also the empty map.
+            (Value::Map(m), Value::Set(s)) | (Value::Set(s), Value::Map(m)) => {
+                m.is_empty() && s.is_empty()
+            }
+            _ => have.as_set() == want.as_set(),
+        },
+        _ => normalize(kind, have) == normalize(kind, want),
+    }
+}
+
+/// The one atom of a scalar column (sent bare or as a one-element set).
+fn single(v: &Value) -> Option<&Atom> {
+    match v {
+        Value::Atom(a) => Some(a),
+        Value::Set(items) if items.len() == 1 => Some(&items[0]),
+        _ => None,
+    }
+}
+
 /// A total order on atoms for [`normalize`], without allocating (this runs
 /// for every element of every set column of every row on each pass). Any
 /// fixed order works: both sides of a comparison are normalized alike.
@@ -390,11 +440,7 @@ fn diff_row(d: &DesiredRow, desired: &NbModel, actual: &Actual, out: &mut Vec<Ch
             // `ColumnKind::default_value`); comparing "absent" with a wanted
             // default as a difference once made every pass rewrite every
             // port.
-            let have = match row.get(*c) {
-                Some(v) => normalize(kind, v),
-                None => kind.default_value(),
-            };
-            have != normalize(kind, want)
+            !same_value(kind, row.get(*c), want)
         })
         .map(|(c, _)| c.clone())
         .collect();
@@ -596,6 +642,48 @@ pub fn unit(change: &Change, desired: &NbModel, known: &Known, seq: usize) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_value_agrees_with_normalize() {
+        use crate::ovsdb::AtomicType;
+        let set = ColumnKind::Set(AtomicType::String);
+        let map = crate::nb::STRING_MAP;
+        let scalar = ColumnKind::Scalar(AtomicType::String);
+        let cases: Vec<(ColumnKind, Option<Value>, Value)> = vec![
+            (set, Some(Value::set(["a", "b"])), Value::set(["b", "a"])),
+            (set, Some(Value::set(["a", "b"])), Value::set(["a", "b"])),
+            (set, Some(Value::set(["a", "b"])), Value::set(["a", "c"])),
+            (set, Some(Value::from("a")), Value::set(["a"])),
+            (set, None, Value::empty_set()),
+            (set, None, Value::set(["a"])),
+            (
+                map,
+                Some(Value::map([("b", "1"), ("a", "2")])),
+                Value::map([("a", "2"), ("b", "1")]),
+            ),
+            (
+                map,
+                Some(Value::map([("a", "1")])),
+                Value::map([("a", "2")]),
+            ),
+            (map, None, Value::Map(vec![])),
+            (map, Some(Value::empty_set()), Value::Map(vec![])),
+            (scalar, Some(Value::set([""])), Value::from("")),
+            (scalar, None, Value::from("")),
+            (scalar, None, Value::from("router")),
+            (scalar, Some(Value::from("a")), Value::from("b")),
+        ];
+        for (kind, have, want) in cases {
+            let by_normalize =
+                normalize(kind, &have.clone().unwrap_or_else(|| kind.default_value()))
+                    == normalize(kind, &want);
+            assert_eq!(
+                same_value(kind, have.as_ref(), &want),
+                by_normalize,
+                "{kind} {have:?} {want:?}"
+            );
+        }
+    }
 
     #[test]
     fn normalization_ignores_order_and_single_element_sets() {
