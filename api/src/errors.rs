@@ -11,7 +11,7 @@
 //! | INVALID_ARGUMENT | `invalid_argument`, `invalid_name`, `invalid_scope`, `invalid_request_id`, `invalid_cidr`, `cidr_overlap`, `cidr_outside_vpc`, `invalid_gateway`, `invalid_pool`, `invalid_reserved_range`, `ip_outside_subnet`, `ip_reserved`, `ip_family_mismatch`, `invalid_mac`, `invalid_route`, `invalid_rule`, `invalid_settings`, `limit_exceeded`, `invalid_ip`, `invalid_id`, `invalid_port_range`, `invalid_protocol`, `invalid_page_token` |
 //! | NOT_FOUND | `not_found` |
 //! | ALREADY_EXISTS | `ip_in_use`, `mac_in_use`, `name_in_use`, `rule_exists` |
-//! | RESOURCE_EXHAUSTED | `subnet_full`, `external_network_full`, `mac_space_exhausted`, `quota_exceeded`, `request_too_large` |
+//! | RESOURCE_EXHAUSTED | `subnet_full`, `external_network_full`, `mac_space_exhausted`, `quota_exceeded`, `request_too_large`, `disk_full` (not retried: nothing was proposed; retry once an operator freed space) |
 //! | FAILED_PRECONDITION | `subnet_has_ports`, `vpc_has_subnets`, `security_group_in_use`, `external_network_in_use`, `port_security_conflict`, `no_external_gateway`, `gateway_in_use`, `request_id_conflict`, `settings_locked` |
 //! | PERMISSION_DENIED | `scope_mismatch`, `admin_only`, `permission_denied` |
 //! | UNAVAILABLE | `not_leader`, `no_leader`, `commit_timeout` (retryable with the same request id) |
@@ -41,11 +41,19 @@ pub mod reasons {
     pub const PERMISSION_DENIED: &str = "permission_denied";
     /// RESOURCE_EXHAUSTED: the request exceeds the size the server accepts.
     pub const REQUEST_TOO_LARGE: &str = "request_too_large";
+    /// RESOURCE_EXHAUSTED: the leader's data disk, or those of too many voters to
+    /// commit, are below their free-space minimum (`--min-free-mb`). Nothing was
+    /// proposed: a definite failure, not retried by the client library. The message
+    /// names the nodes with their free space and minimum; ErrorInfo metadata has
+    /// `nodes` (comma-separated ids) and, per node, `node.<id>.free_bytes` and
+    /// `node.<id>.min_free_bytes`.
+    pub const DISK_FULL: &str = "disk_full";
     /// DEADLINE_EXCEEDED: the call's deadline passed (server or client side).
     pub const DEADLINE_EXCEEDED: &str = "deadline_exceeded";
     pub const INTERNAL: &str = "internal";
-    /// UNAVAILABLE: the write was not committed in time (no quorum?); it may still
-    /// commit, so retry with the same request_id.
+    /// UNAVAILABLE: the write is not known to be committed: not within the
+    /// server's commit timeout (no quorum?), or the node's Raft stopped while the
+    /// write was in flight. It may still commit, so retry with the same request_id.
     pub const COMMIT_TIMEOUT: &str = "commit_timeout";
     /// FAILED_PRECONDITION: the call needs the OVN driver, which this cluster runs without.
     pub const OVN_DRIVER_OFF: &str = "ovn_driver_off";

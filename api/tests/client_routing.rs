@@ -187,6 +187,30 @@ async fn error_info_reason_and_metadata_are_parsed() {
     assert_eq!(cluster.seen("create_port").len(), 1);
 }
 
+/// `disk_full` is the leader refusing before proposing: returned at once, not
+/// retried, and definite (the write did not happen).
+#[tokio::test]
+async fn disk_full_is_final_and_definite() {
+    let cluster = Cluster::start(3, Some(1), None).await;
+    let client = PrismClient::connect(config(cluster.addrs.clone()))
+        .await
+        .expect("connect");
+    let err = client
+        .create_port(create_req("disk-full"))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert!(err.is(reasons::DISK_FULL));
+    assert!(!err.outcome_unknown);
+    assert_eq!(err.info.get("nodes").map(String::as_str), Some("2,3"));
+    let seen = cluster.seen("create_port");
+    assert_eq!(
+        seen.iter().map(|s| s.node).collect::<Vec<_>>(),
+        vec![0, 1],
+        "redirected to the leader once, then not retried"
+    );
+}
+
 #[tokio::test]
 async fn deadline_is_honored_while_no_leader() {
     let cluster = Cluster::start(3, None, None).await;

@@ -18,6 +18,9 @@
 //! peer_tls_cert = "/etc/prismnet/peer.pem"
 //! peer_tls_key = "/etc/prismnet/peer.key"
 //! peer_tls_ca = "/etc/prismnet/peer-ca.pem"
+//! # free space the data dir's filesystem keeps; below it writes are refused
+//! # (RESOURCE_EXHAUSTED disk_full). 0 turns the guard off.
+//! min_free_mb = 256
 //! ```
 
 use std::collections::BTreeMap;
@@ -88,6 +91,12 @@ pub struct Flags {
     /// Build a snapshot after this many log entries.
     #[arg(long, env = "PRISMNETD_SNAPSHOT_LOGS")]
     pub snapshot_logs: Option<u64>,
+    /// MiB the data dir's filesystem must keep free (default 256). Below it the
+    /// node takes no new log entries and, as leader, refuses writes with
+    /// RESOURCE_EXHAUSTED `disk_full`; they resume once space is freed. 0 turns
+    /// the guard off.
+    #[arg(long, env = "PRISMNETD_MIN_FREE_MB")]
+    pub min_free_mb: Option<u64>,
     /// tracing filter, e.g. `info` or `prismnet_raft=debug,info`.
     #[arg(long, env = "PRISMNETD_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -132,6 +141,7 @@ struct FileConfig {
     election_min_ms: Option<u64>,
     election_max_ms: Option<u64>,
     snapshot_logs: Option<u64>,
+    min_free_mb: Option<u64>,
     log_level: Option<String>,
     log_format: Option<String>,
     tokens_file: Option<PathBuf>,
@@ -174,6 +184,8 @@ pub struct Config {
     pub election_min_ms: u64,
     pub election_max_ms: u64,
     pub snapshot_logs: u64,
+    /// `min_free_mb` in bytes (0: guard off).
+    pub min_free_bytes: u64,
     pub log_level: String,
     pub json_logs: bool,
     pub tokens_file: Option<PathBuf>,
@@ -297,6 +309,18 @@ impl Config {
                 why: "text or json".into(),
             });
         }
+        let min_free_mb = flags
+            .min_free_mb
+            .or(file.min_free_mb)
+            .unwrap_or(prismnet_raft::disk::MIN_FREE_BYTES_DEFAULT >> 20);
+        let min_free_bytes =
+            min_free_mb
+                .checked_mul(1 << 20)
+                .ok_or_else(|| ConfigError::Invalid {
+                    what: "min_free_mb",
+                    value: min_free_mb.to_string(),
+                    why: "too large".into(),
+                })?;
         let ovn_nb = flags
             .ovn_nb
             .or(file.ovn_nb)
@@ -339,6 +363,7 @@ impl Config {
                 .snapshot_logs
                 .or(file.snapshot_logs)
                 .unwrap_or(prismnet_raft::config::SNAPSHOT_LOGS_SINCE_LAST_DEFAULT),
+            min_free_bytes,
             log_level: flags
                 .log_level
                 .or(file.log_level)
@@ -434,6 +459,43 @@ mod tests {
         assert_eq!(c.peers.len(), 3);
         assert_eq!(c.cluster_name, "prismnet");
         assert!(c.ovn_nb.is_empty());
+        assert_eq!(c.min_free_bytes, 256 << 20);
+    }
+
+    #[test]
+    fn min_free_mb_from_every_source() {
+        let base = [
+            "--id",
+            "1",
+            "--data-dir",
+            "/d",
+            "--peers",
+            "1=127.0.0.1:1/127.0.0.1:2",
+        ];
+        let with = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            Config::resolve(flags(&args))
+        };
+        assert_eq!(
+            with(&["--min-free-mb", "16"]).unwrap().min_free_bytes,
+            16 << 20
+        );
+        assert_eq!(with(&["--min-free-mb", "0"]).unwrap().min_free_bytes, 0);
+        assert!(matches!(
+            with(&["--min-free-mb", &u64::MAX.to_string()]),
+            Err(ConfigError::Invalid {
+                what: "min_free_mb",
+                ..
+            })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "min_free_mb = 64\n").unwrap();
+        let file = with(&["--config", path.to_str().unwrap()]).unwrap();
+        assert_eq!(file.min_free_bytes, 64 << 20);
+        let flag_wins = with(&["--config", path.to_str().unwrap(), "--min-free-mb", "8"]).unwrap();
+        assert_eq!(flag_wins.min_free_bytes, 8 << 20);
     }
 
     #[test]

@@ -1,5 +1,10 @@
 //! The running daemon: start the Raft node, serve the public API (with gRPC health
 //! and reflection) and shut both down gracefully on SIGTERM or Ctrl-C.
+//!
+//! If Raft stops on its own (a storage error such as a full disk), the daemon
+//! shuts down the same way and exits non-zero: a node whose Raft is gone can only
+//! answer errors, and a restart by the service manager reopens the data dir and
+//! rejoins (or fails with a clear error naming the data dir).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +13,7 @@ use anyhow::Context as _;
 use prismnet_api::v1;
 use prismnet_raft::{Bootstrap, PeerTls, RaftConfig, RaftNode};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::auth::Auth;
 use crate::config::Config;
@@ -62,6 +67,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     raft_cfg.election_min_ms = config.election_min_ms;
     raft_cfg.election_max_ms = config.election_max_ms;
     raft_cfg.snapshot_logs_since_last = config.snapshot_logs;
+    raft_cfg.min_free_bytes = config.min_free_bytes;
+    if config.min_free_bytes == 0 {
+        warn!("free-space guard off (min_free_mb = 0): a full disk stops raft and this node exits");
+    }
     if let Some(t) = &config.peer_tls {
         let read = |p: &std::path::Path| {
             std::fs::read(p).with_context(|| format!("reading {}", p.display()))
@@ -166,7 +175,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             conn
         },
     );
-    let serve = router.serve_with_incoming_shutdown(incoming, shutdown_signal());
+    // Set when Raft stopped on its own: the reason the process exits non-zero.
+    let fatal: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let stop = {
+        let (raft, fatal) = (raft.clone(), fatal.clone());
+        async move {
+            tokio::select! {
+                _ = shutdown_signal() => {}
+                cause = raft.stopped_on_error() => {
+                    error!("raft stopped: {cause}; exiting so the service manager restarts this node");
+                    *fatal.lock().unwrap_or_else(|p| p.into_inner()) = Some(cause);
+                }
+            }
+        }
+    };
+    let serve = router.serve_with_incoming_shutdown(incoming, stop);
     serve.await.context("API server")?;
 
     // In-flight calls are done (or the grace period ran out); stop Raft last so they
@@ -175,7 +198,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::NotServing)
         .await;
-    match tokio::time::timeout(SHUTDOWN_GRACE, raft.shutdown()).await {
+    let shutdown = tokio::time::timeout(SHUTDOWN_GRACE, raft.shutdown()).await;
+    let fatal = fatal.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(cause) = fatal {
+        // Raft is already stopped; the shutdown only releases the peer port and
+        // RocksDB, and its errors say nothing new.
+        if let Ok(Err(e)) = shutdown {
+            info!(error = %e, "raft shutdown after the stop");
+        }
+        anyhow::bail!("raft stopped: {cause}");
+    }
+    match shutdown {
         Ok(Ok(())) => info!("stopped cleanly"),
         Ok(Err(e)) => warn!(error = %e, "raft shutdown reported an error"),
         Err(_) => warn!("raft shutdown timed out"),

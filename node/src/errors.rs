@@ -4,8 +4,12 @@
 //! decides the code, so a client matching on either sees the same contract on every
 //! node and every call.
 
-use prismnet_api::errors::{no_leader_status, not_leader_status, reasons, status_with_reason};
-use prismnet_raft::{ClusterError, PeerNode, ReadError, WriteError};
+use std::collections::HashMap;
+
+use prismnet_api::errors::{
+    no_leader_status, not_leader_status, reasons, status_with_info, status_with_reason,
+};
+use prismnet_raft::{ClusterError, LowDisk, PeerNode, ReadError, WriteError};
 use prismnet_state::{ErrorCode, StateError};
 use tonic::{Code, Status};
 
@@ -32,8 +36,44 @@ pub fn write_error(e: WriteError) -> Status {
     match e {
         WriteError::NotLeader { leader_id, leader } => redirect(leader_id, leader),
         WriteError::NoLeader => no_leader_status(),
+        WriteError::DiskFull { ref nodes } => disk_full(nodes, e.to_string()),
+        // Not INTERNAL: that is final for clients, and this write may have been
+        // committed. UNAVAILABLE makes the client library retry it, with the same
+        // request id, at another node, whose answer is the real outcome.
+        WriteError::Interrupted(m) => status_with_reason(
+            Code::Unavailable,
+            reasons::COMMIT_TIMEOUT,
+            format!(
+                "raft stopped on this node while the write was in flight ({m}); it may have been committed: retry with the same request id"
+            ),
+        ),
         WriteError::Fatal(m) => internal(format!("raft stopped on this node: {m}")),
     }
+}
+
+/// RESOURCE_EXHAUSTED `disk_full`: the message names each low node with its free
+/// space and minimum; ErrorInfo metadata carries the same facts as numbers.
+fn disk_full(nodes: &[LowDisk], message: String) -> Status {
+    let mut info = HashMap::new();
+    let ids: Vec<String> = nodes.iter().map(|n| n.node.to_string()).collect();
+    info.insert("nodes".to_string(), ids.join(","));
+    for n in nodes {
+        info.insert(
+            format!("node.{}.free_bytes", n.node),
+            n.free_bytes.to_string(),
+        );
+        info.insert(
+            format!("node.{}.min_free_bytes", n.node),
+            n.min_free_bytes.to_string(),
+        );
+    }
+    status_with_info(
+        Code::ResourceExhausted,
+        reasons::DISK_FULL,
+        message,
+        info,
+        tonic::metadata::MetadataMap::new(),
+    )
 }
 
 pub fn read_error(e: ReadError) -> Status {
@@ -106,6 +146,39 @@ pub fn request_too_large(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disk_full_is_resource_exhausted_with_the_nodes() {
+        let s = write_error(WriteError::DiskFull {
+            nodes: vec![
+                LowDisk {
+                    node: 2,
+                    free_bytes: 1 << 20,
+                    min_free_bytes: 16 << 20,
+                },
+                LowDisk {
+                    node: 3,
+                    free_bytes: 0,
+                    min_free_bytes: 16 << 20,
+                },
+            ],
+        });
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert_eq!(
+            prismnet_api::errors::reason_of(&s).as_deref(),
+            Some(reasons::DISK_FULL)
+        );
+        assert!(
+            s.message()
+                .contains("node 2 has 1.0 MiB free, minimum 16.0 MiB; node 3 has 0 B free"),
+            "{}",
+            s.message()
+        );
+        let info = prismnet_api::errors::info_of(&s);
+        assert_eq!(info["nodes"], "2,3");
+        assert_eq!(info["node.2.free_bytes"], (1u64 << 20).to_string());
+        assert_eq!(info["node.3.min_free_bytes"], (16u64 << 20).to_string());
+    }
 
     /// The API crate cannot depend on the domain crate, so it lists the domain
     /// reasons itself; this keeps the two lists and their codes identical.

@@ -122,7 +122,7 @@ impl Batcher {
             .await
             .map_err(|_| WriteError::Fatal("write batcher stopped".into()))?;
         rx.await
-            .map_err(|_| WriteError::Fatal("write batcher dropped the request".into()))?
+            .map_err(|_| WriteError::Interrupted("write batcher dropped the request".into()))?
     }
 }
 
@@ -202,10 +202,12 @@ async fn deliver<F, E>(
     drop(slot);
     let resp = match result {
         Err(_) => {
+            // The entry was proposed (maybe appended, replicated, committed): its
+            // outcome is unknown, not a failure.
             return fail_all(
                 replies,
-                &WriteError::Fatal("raft stopped before the batch was applied".into()),
-            )
+                &WriteError::Interrupted("raft stopped before the batch was applied".into()),
+            );
         }
         Ok(Err(e)) => return fail_all(replies, &client_write_error(e)),
         Ok(Ok(resp)) => resp,

@@ -3,7 +3,7 @@
 //! ```text
 //! RaftError            start / shutdown of a node
 //!   └─ OpenError       the data dir: format marker, RocksDB, snapshot file
-//! WriteError           RaftNode::write          NotLeader | NoLeader | DiskFull | Fatal
+//! WriteError           RaftNode::write          NotLeader | NoLeader | DiskFull | Interrupted | Fatal
 //! ReadError            RaftNode::read_linearizable   NotLeader | NoLeader | Fatal
 //! ClusterError         membership changes, elections, snapshots
 //! ```
@@ -45,6 +45,19 @@ pub enum OpenError {
     Snapshot { path: PathBuf, reason: String },
     #[error("{path}: stored Raft metadata is unreadable: {reason}")]
     Meta { path: PathBuf, reason: String },
+    /// Too little space to open the database safely (see `store::open`).
+    #[error(
+        "{path}: no space left on device: {} free, opening needs at least {} (a margin plus the write-ahead log RocksDB replays into a table); free space and restart",
+        crate::disk::human_bytes(*.free_bytes),
+        crate::disk::human_bytes(*.needed_bytes)
+    )]
+    NoSpace {
+        path: PathBuf,
+        free_bytes: u64,
+        needed_bytes: u64,
+    },
+    #[error(transparent)]
+    FreeSpace(#[from] crate::disk::DiskError),
 }
 
 /// Starting or stopping a node.
@@ -85,6 +98,11 @@ pub enum WriteError {
     /// commit (see `crate::disk`). `nodes` names the low ones; never empty.
     #[error("{}", disk_full_message(.nodes))]
     DiskFull { nodes: Vec<LowDisk> },
+    /// Raft on this node stopped after the write was proposed: it may or may not
+    /// be committed. Unlike `Fatal`, not a definite failure: a retry with the same
+    /// request id, at the new leader, finds out which.
+    #[error("raft stopped while the write was in flight: {0}")]
+    Interrupted(String),
     #[error("raft stopped: {0}")]
     Fatal(String),
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -55,6 +55,8 @@ pub struct RaftNode {
     /// Kept only to flush at shutdown; taken then so the RocksDB lock is released
     /// once the node is dropped.
     db: Mutex<Option<Arc<DB>>>,
+    /// Set by the log store once a RocksDB write failed: then nothing flushes it.
+    log_failed: Arc<AtomicBool>,
     disk: Arc<DiskGuard>,
     /// Measures free space; stopped with the node.
     disk_refresher: AbortOnDrop,
@@ -112,6 +114,7 @@ impl RaftNode {
             .map_err(|e| RaftError::Fatal(format!("storage open task: {e}")))??;
         let shared = opened.sm.shared();
         let committed = opened.log.committed_handle();
+        let log_failed = opened.log.failed_handle();
 
         // Measured once before anything can be proposed or appended, so a node
         // started on a full disk refuses from its first request (and says so).
@@ -192,6 +195,7 @@ impl RaftNode {
             local_raft_addr,
             server: Mutex::new(Some(Server { stop, task })),
             db: Mutex::new(Some(opened.db)),
+            log_failed,
             disk,
             disk_refresher,
         };
@@ -439,7 +443,14 @@ impl RaftNode {
             }
         }
         let db = self.db.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(db) = db {
+        if self.log_failed.load(Ordering::SeqCst) {
+            // A database whose write failed is not touched again (see
+            // store::log_store): closing it is all that is left.
+            tracing::warn!(
+                node = self.id,
+                "not flushing RocksDB: a write failed; the next start replays its WAL"
+            );
+        } else if let Some(db) = db {
             // Everything acknowledged is already in the synced WAL; the flush only
             // shortens the next start's WAL replay.
             tokio::task::spawn_blocking(move || db.flush())

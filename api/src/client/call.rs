@@ -6,7 +6,9 @@
 //! - `not_leader` without an address, `no_leader`: back off, try the next endpoint;
 //! - UNAVAILABLE or a transport failure: try the next endpoint at once, backing off
 //!   once every endpoint failed in a row;
-//! - anything else is the final answer and is returned at once.
+//! - anything else is the final answer and is returned at once; e.g. RESOURCE_EXHAUSTED
+//!   `disk_full`, a write the leader refused before proposing it (definite: this
+//!   attempt changed nothing, so it does not make the outcome unknown).
 //!
 //! Retrying a write is safe only because every attempt carries the same request_id:
 //! an attempt whose answer was lost may have been applied, and the cluster answers
@@ -287,6 +289,9 @@ mod tests {
         assert!(matches!(classify(&internal), Next::Fail));
         let bad = status_with_reason(Code::InvalidArgument, "invalid_cidr", "x");
         assert!(matches!(classify(&bad), Next::Fail));
+        // Refused before proposing: final, and not a transport failure.
+        let full = status_with_reason(Code::ResourceExhausted, reasons::DISK_FULL, "disk low");
+        assert!(matches!(classify(&full), Next::Fail));
         assert!(matches!(
             classify(&Status::unavailable("down")),
             Next::Elsewhere

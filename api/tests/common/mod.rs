@@ -177,6 +177,17 @@ impl PortService for FakeNode {
     ) -> Result<Response<CreatePortResponse>, Status> {
         let req = request.get_ref();
         self.admit(request.metadata(), "create_port", &req.request_id, true)?;
+        if req.subnet_id == "disk-full" {
+            // What a leader answers when it refused the write before proposing.
+            let info = [("nodes".to_string(), "2,3".to_string())].into();
+            return Err(status_with_info(
+                Code::ResourceExhausted,
+                reasons::DISK_FULL,
+                "not enough free disk space to accept writes: node 2 has 1.0 MiB free, minimum 16.0 MiB",
+                info,
+                MetadataMap::new(),
+            ));
+        }
         if req.subnet_id == "bad-cidr" {
             let info = [("cidr".to_string(), "10.0.0.0/33".to_string())].into();
             return Err(status_with_info(

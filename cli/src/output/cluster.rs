@@ -19,6 +19,50 @@ pub struct MemberOut {
     pub ovn_nb_connected: bool,
     /// `null` when healthy.
     pub error: Option<String>,
+    /// Free space of the member's data dir as the answering node knows it; `null`
+    /// when unknown (a follower knows only its own).
+    pub disk: Option<DiskOut>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct DiskOut {
+    pub free_bytes: u64,
+    /// The member's `--min-free-mb` in bytes; 0 when its guard is off.
+    pub min_free_bytes: u64,
+    /// Below the minimum: no new log entries there, and writes refused
+    /// (`disk_full`) when it leads or too many voters are low.
+    pub low: bool,
+}
+
+impl DiskOut {
+    /// `12.0 MiB free` or `LOW: 1.0 MiB free, min 16.0 MiB`.
+    fn cell(&self) -> String {
+        if self.low {
+            format!(
+                "LOW: {} free, min {}",
+                bytes(self.free_bytes),
+                bytes(self.min_free_bytes)
+            )
+        } else {
+            format!("{} free", bytes(self.free_bytes))
+        }
+    }
+}
+
+/// `12.3 MiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 pub fn role_name(role: NodeRole) -> &'static str {
@@ -44,6 +88,11 @@ impl From<v1::NodeStatus> for MemberOut {
             last_contact_ms_ago: health.last_contact_ms_ago,
             ovn_nb_connected: health.ovn_nb_connected,
             error: opt(&health.error),
+            disk: health.disk.map(|d| DiskOut {
+                free_bytes: d.free_bytes,
+                min_free_bytes: d.min_free_bytes,
+                low: d.low,
+            }),
         }
     }
 }
@@ -59,6 +108,7 @@ impl Row for MemberOut {
             "REACHABLE",
             "LAST_CONTACT",
             "OVN_NB",
+            "DISK",
             "ERROR",
         ]
     }
@@ -74,6 +124,9 @@ impl Row for MemberOut {
             super::yes_no(self.reachable),
             format!("{}ms", self.last_contact_ms_ago),
             super::yes_no(self.ovn_nb_connected),
+            self.disk
+                .map(|d| d.cell())
+                .unwrap_or_else(|| "-".to_string()),
             super::cell_opt(&self.error),
         ]
     }
@@ -165,6 +218,7 @@ mod tests {
                 last_contact_ms_ago: 12,
                 ovn_nb_connected: false,
                 error: String::new(),
+                disk: None,
             }),
         }
     }
@@ -208,5 +262,47 @@ mod tests {
         assert!(t.starts_with("node_id        2\nleader_id      1\n"), "{t}");
         assert!(t.contains("\nmembers:\nID  ROLE      RAFT_ADDR"), "{t}");
         assert!(t.contains("\n1   leader    10.0.0.1:7000"), "{t}");
+    }
+
+    #[test]
+    fn disk_state_in_json_and_table() {
+        let mut low = node(1, NodeRole::Leader);
+        if let Some(h) = low.health.as_mut() {
+            h.disk = Some(v1::DiskHealth {
+                free_bytes: 3 << 20,
+                min_free_bytes: 16 << 20,
+                low: true,
+            });
+            h.error = "disk low: 3.0 MiB free, minimum 16.0 MiB".into();
+        }
+        let mut fine = node(2, NodeRole::Follower);
+        if let Some(h) = fine.health.as_mut() {
+            h.disk = Some(v1::DiskHealth {
+                free_bytes: 5 << 30,
+                min_free_bytes: 256 << 20,
+                low: false,
+            });
+        }
+        let s = v1::ClusterStatusResponse {
+            node_id: 1,
+            leader_id: Some(1),
+            term: 2,
+            commit_index: 3,
+            applied_index: 3,
+            nodes: vec![low, fine, node(3, NodeRole::Follower)],
+        };
+        let out = ClusterStatusOut::from(s);
+        let j: serde_json::Value = serde_json::from_str(&one(Format::Json, &out).unwrap()).unwrap();
+        assert_eq!(j["members"][0]["disk"]["low"], true);
+        assert_eq!(j["members"][0]["disk"]["free_bytes"], 3u64 << 20);
+        assert_eq!(j["members"][1]["disk"]["min_free_bytes"], 256u64 << 20);
+        assert_eq!(j["members"][2]["disk"], serde_json::Value::Null);
+        let t = one(Format::Table, &out).unwrap();
+        assert!(t.contains("LOW: 3.0 MiB free, min 16.0 MiB"), "{t}");
+        assert!(
+            t.contains("disk low: 3.0 MiB free, minimum 16.0 MiB"),
+            "{t}"
+        );
+        assert!(t.contains("5.0 GiB free"), "{t}");
     }
 }

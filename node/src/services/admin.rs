@@ -3,7 +3,8 @@
 
 use prismnet_api::v1;
 use prismnet_api::v1::admin_service_server::AdminService;
-use prismnet_raft::{NodeStatus, PeerNode, Role};
+use prismnet_raft::disk::human_bytes;
+use prismnet_raft::{DiskSpace, NodeStatus, PeerNode, Role};
 use prismnet_state::Actor;
 use tonic::{Request, Response, Status};
 
@@ -20,7 +21,6 @@ fn role(r: Role) -> v1::NodeRole {
     }
 }
 
-/// This node's view of the cluster.
 /// This node's view of the cluster; `own_nb` is this node's own NB connection (it
 /// can vouch only for itself).
 pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusResponse {
@@ -44,6 +44,15 @@ pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusRespons
             // What this node can vouch for: itself, its leader, and (as leader) the
             // members that acknowledged replication.
             let reachable = id == st.id || Some(id) == st.leader_id || matched_index.is_some();
+            let disk = if id == st.id {
+                st.disk
+            } else {
+                st.peer_disks.get(&id).copied()
+            };
+            let fatal = if id == st.id { st.fatal.clone() } else { None };
+            let error = fatal
+                .or_else(|| disk.filter(DiskSpace::is_low).map(disk_low))
+                .unwrap_or_default();
             v1::NodeStatus {
                 id,
                 raft_addr: n.raft_addr.clone(),
@@ -54,11 +63,12 @@ pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusRespons
                     reachable,
                     last_contact_ms_ago: 0,
                     ovn_nb_connected: id == st.id && own_nb,
-                    error: if id == st.id {
-                        st.fatal.clone().unwrap_or_default()
-                    } else {
-                        String::new()
-                    },
+                    error,
+                    disk: disk.map(|d| v1::DiskHealth {
+                        free_bytes: d.free_bytes,
+                        min_free_bytes: d.min_free_bytes,
+                        low: d.is_low(),
+                    }),
                 }),
             }
         })
@@ -71,6 +81,14 @@ pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusRespons
         applied_index: st.applied,
         nodes,
     }
+}
+
+fn disk_low(d: DiskSpace) -> String {
+    format!(
+        "disk low: {} free, minimum {}",
+        human_bytes(d.free_bytes),
+        human_bytes(d.min_free_bytes)
+    )
 }
 
 impl Service {

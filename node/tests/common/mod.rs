@@ -39,8 +39,38 @@ pub const PORT_SPAN: u32 = 10_000;
 
 /// The address node `id` listens on.
 pub fn node_ip(id: u64) -> Ipv4Addr {
-    let last = u8::try_from(10 + id).expect("node ids up to 245");
+    node_ip_from(10, id)
+}
+
+/// The address node `id` listens on when node addresses start after `base`.
+pub fn node_ip_from(base: u8, id: u64) -> Ipv4Addr {
+    let last = u8::try_from(u64::from(base) + id).expect("node address within 127.0.0.0/24");
     Ipv4Addr::new(127, 0, 0, last)
+}
+
+/// Where a test binary's nodes listen, when not on the shared defaults: node `i` on
+/// `127.0.0.(ip_base + i)`, ports from `port_first..port_first + port_span`.
+#[derive(Clone, Copy, Debug)]
+pub struct Net {
+    pub ip_base: u8,
+    pub port_first: u32,
+    pub port_span: u32,
+}
+
+/// A port free on `ip` in `first..first + span`, handed out at most once per test
+/// process (a range of its own, independent of [`free_port`]'s).
+pub fn free_port_in(ip: Ipv4Addr, first: u32, span: u32) -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = std::process::id().wrapping_mul(7919) % span;
+    let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..span {
+        let port = first + NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        let port = u16::try_from(port).expect("port range");
+        if TcpListener::bind((ip, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on {ip} in {first}..{}", first + span)
 }
 
 /// A port free on `ip`, handed out at most once per test process.
@@ -168,6 +198,8 @@ pub struct Options {
     pub admin_token: Option<String>,
     /// More flags for every node, e.g. timings.
     pub args: Vec<String>,
+    /// Addresses and ports; `None`: 127.0.0.(10+i), [`PORT_FIRST`]..
+    pub net: Option<Net>,
 }
 
 pub struct Node {
@@ -177,6 +209,8 @@ pub struct Node {
     pub dir: PathBuf,
     /// Started with `--join` (no peer list) instead of the initial peers.
     pub join: bool,
+    /// More flags for this node only (after [`Options::args`]).
+    pub args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -251,17 +285,24 @@ impl Cluster {
 
     fn add_node_spec(&mut self, id: u64, join: bool) {
         assert!(!self.nodes.contains_key(&id), "node {id} exists");
-        let ip = node_ip(id);
+        let net = self.opts.net;
+        let ip = net.map_or(node_ip(id), |n| node_ip_from(n.ip_base, id));
+        let port = |ip| match net {
+            None => free_port(ip),
+            Some(n) => free_port_in(ip, n.port_first, n.port_span),
+        };
+        let (raft_port, api_port) = (port(ip), port(ip));
         let dir = self.tmp.path().join(format!("node-{id}"));
         std::fs::create_dir_all(&dir).expect("node dir");
         self.nodes.insert(
             id,
             Node {
                 id,
-                raft_addr: SocketAddr::from((ip, free_port(ip))),
-                api_addr: SocketAddr::from((ip, free_port(ip))),
+                raft_addr: SocketAddr::from((ip, raft_port)),
+                api_addr: SocketAddr::from((ip, api_port)),
                 dir,
                 join,
+                args: Vec::new(),
                 child: None,
             },
         );
@@ -270,6 +311,20 @@ impl Cluster {
     /// Starts the node (again, on the same data dir if it ran before) and waits until
     /// its API accepts connections.
     pub fn start(&mut self, id: u64) {
+        self.launch(id);
+        let api = self.nodes[&id].api_addr;
+        self.wait_until(
+            &format!("node {id}'s API at {api} accepts connections"),
+            |c| {
+                c.check_alive(id);
+                TcpStream::connect_timeout(&api, Duration::from_millis(200)).is_ok()
+            },
+        );
+    }
+
+    /// Spawns the node's process and returns at once (it may still exit, see
+    /// [`Cluster::wait_exit`]).
+    pub fn launch(&mut self, id: u64) {
         let tokens = self.tmp.path().join("tokens.toml");
         let node = self.nodes.get_mut(&id).expect("known node");
         assert!(node.child.is_none(), "node {id} is already running");
@@ -299,6 +354,7 @@ impl Cluster {
             cmd.arg("--tokens-file").arg(&tokens);
         }
         cmd.args(&self.opts.args);
+        cmd.args(&node.args);
         // Only the flags above configure the node.
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("PRISMNETD_") {
@@ -322,14 +378,24 @@ impl Cluster {
             });
         }
         node.child = Some(cmd.spawn().expect("spawning prismnetd"));
-        let api = node.api_addr;
-        self.wait_until(
-            &format!("node {id}'s API at {api} accepts connections"),
-            |c| {
-                c.check_alive(id);
-                TcpStream::connect_timeout(&api, Duration::from_millis(200)).is_ok()
-            },
-        );
+    }
+
+    /// Waits up to `timeout` for the node's process to exit on its own; returns
+    /// how it exited, or `None` if it is still running.
+    pub fn wait_exit(&mut self, id: u64, timeout: Duration) -> Option<ExitStatus> {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        let child = node.child.as_mut().expect("node was started");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                node.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     pub fn start_all(&mut self) {

@@ -18,10 +18,18 @@
 //!
 //! A RocksDB failure (disk full, I/O error) is returned as a `StorageError`;
 //! openraft then stops this Raft instance rather than run on a log it cannot trust.
+//! Invariant: after the first failed write or WAL sync, this store (and every
+//! clone) refuses all later writes and syncs without calling RocksDB, and no
+//! append is acknowledged any more. Besides keeping a failed log frozen, this
+//! matters because the librocksdb we link is built with assertions: a sync of a
+//! WAL file whose write failed aborts the process (`WritableFileWriter::
+//! AssertFalseAndGetStatusForPrevError`). One race remains: a WAL sync already
+//! past the check while an append fails at that moment. What an abort then costs
+//! is the clean exit, not data: nothing unsynced was acknowledged.
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use openraft::storage::{LogFlushed, RaftLogStorage};
@@ -69,7 +77,12 @@ pub struct LogStore {
     /// Last committed index seen by `save_committed`, for status reports (openraft's
     /// metrics do not carry it). 0 until the first commit.
     committed: Arc<AtomicU64>,
+    /// Set by the first failed write or sync; see the module doc.
+    failed: Arc<AtomicBool>,
 }
+
+const FAILED_BEFORE: &str =
+    "an earlier RocksDB write or sync failed; the log takes no more writes until the node restarts";
 
 impl LogStore {
     pub(crate) fn new(db: Arc<DB>) -> LogStore {
@@ -77,12 +90,35 @@ impl LogStore {
             db,
             syncer: None,
             committed: Arc::new(AtomicU64::new(0)),
+            failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Shared view of the committed index.
     pub(crate) fn committed_handle(&self) -> Arc<AtomicU64> {
         self.committed.clone()
+    }
+
+    /// Shared flag: a write or sync failed (the database must not be written,
+    /// synced or flushed again by this process).
+    pub(crate) fn failed_handle(&self) -> Arc<AtomicBool> {
+        self.failed.clone()
+    }
+
+    fn usable(&self) -> Result<(), AnyError> {
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(any(FAILED_BEFORE));
+        }
+        Ok(())
+    }
+
+    /// Marks the store failed when `r` is an error.
+    fn note<T>(&self, r: Result<T, rocksdb::Error>) -> Result<T, AnyError> {
+        r.map_err(|e| {
+            self.failed.store(true, Ordering::SeqCst);
+            tracing::error!(error = %e, "RocksDB write failed; the log takes no more writes");
+            any(e)
+        })
     }
 
     fn cf(&self, name: &str) -> &ColumnFamily {
@@ -105,15 +141,22 @@ impl LogStore {
     /// A write in its own blocking thread: a synced write waits for fsync, which must
     /// not hold up the async workers that run replication and the API.
     async fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), AnyError> {
+        self.usable()?;
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || {
+        let failed = self.failed.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            // Checked again on the thread that writes: another write may have
+            // failed while this one waited for a thread.
+            if failed.load(Ordering::SeqCst) {
+                return Ok(Err(any(FAILED_BEFORE)));
+            }
             let mut opts = WriteOptions::default();
             opts.set_sync(sync);
-            db.write_opt(batch, &opts)
+            db.write_opt(batch, &opts).map(Ok)
         })
         .await
-        .map_err(any)?
-        .map_err(any)
+        .map_err(any)?;
+        self.note(written)?
     }
 
     fn last_purged(&self) -> Result<Option<LogId>, AnyError> {
@@ -155,13 +198,27 @@ impl LogStore {
 /// Group commit: waits for queued appends, fsyncs the WAL once for all of them, then
 /// acknowledges them in order. Holds the database weakly so that a stopped node's
 /// RocksDB closes (and unlocks) as soon as the node drops it.
-async fn run_syncer(db: Weak<DB>, mut rx: mpsc::Receiver<LogFlushed<TypeConfig>>) {
+async fn run_syncer(
+    db: Weak<DB>,
+    failed: Arc<AtomicBool>,
+    mut rx: mpsc::Receiver<LogFlushed<TypeConfig>>,
+) {
     let mut pending = Vec::with_capacity(SYNC_QUEUE_MAX);
     while rx.recv_many(&mut pending, SYNC_QUEUE_MAX).await > 0 {
         let db = db.clone();
-        let synced = tokio::task::spawn_blocking(move || match db.upgrade() {
-            Some(db) => db.flush_wal(true).map_err(|e| e.to_string()),
-            None => Err("database closed before the WAL was synced".to_string()),
+        let failed = failed.clone();
+        let synced = tokio::task::spawn_blocking(move || {
+            // Checked right before the sync: see the module doc.
+            if failed.load(Ordering::SeqCst) {
+                return Err(FAILED_BEFORE.to_string());
+            }
+            match db.upgrade() {
+                Some(db) => db.flush_wal(true).map_err(|e| {
+                    failed.store(true, Ordering::SeqCst);
+                    e.to_string()
+                }),
+                None => Err("database closed before the WAL was synced".to_string()),
+            }
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
@@ -250,9 +307,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Inline, not on a blocking thread: an unsynced write only copies into the
         // WAL buffer (microseconds, like `append` below), while a hop to the blocking
         // pool and back costs more than that, on every commit, in RaftCore's task.
-        self.db
-            .put_cf(self.cf(CF_META), KEY_COMMITTED, bytes)
-            .map_err(|e| StorageIOError::write_logs(any(e)).into())
+        self.usable().map_err(StorageIOError::write_logs)?;
+        let written = self.db.put_cf(self.cf(CF_META), KEY_COMMITTED, bytes);
+        self.note(written)
+            .map_err(|e| StorageIOError::write_logs(e).into())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
@@ -285,13 +343,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // durable later. The callback tells openraft the entries are on disk (it may
         // then count them towards a quorum), so only the syncer calls it, after an
         // fsync of the WAL that covers this write.
-        self.db
-            .write_opt(batch, &WriteOptions::default())
-            .map_err(|e| StorageIOError::write_logs(any(e)))?;
+        self.usable().map_err(StorageIOError::write_logs)?;
+        let written = self.db.write_opt(batch, &WriteOptions::default());
+        self.note(written).map_err(StorageIOError::write_logs)?;
         let db = Arc::downgrade(&self.db);
+        let failed = self.failed.clone();
         let syncer = self.syncer.get_or_insert_with(|| {
             let (tx, rx) = mpsc::channel(SYNC_QUEUE_MAX);
-            tokio::spawn(run_syncer(db, rx));
+            tokio::spawn(run_syncer(db, failed, rx));
             tx
         });
         syncer
