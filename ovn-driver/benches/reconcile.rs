@@ -14,6 +14,11 @@
 //! Figures go to docs/benchmarks.md; nothing here asserts a time.
 
 use std::sync::{Arc, Mutex, RwLock};
+
+// As in prismnetd (node/src/main.rs): the driver's passes allocate a lot, and
+// glibc malloc/free was ~40% of a pass's samples without it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 
 use prismnet_ovn::nb::Table;
