@@ -95,6 +95,9 @@ pub struct Cli {
 /// id, and where output goes.
 pub struct Ctx {
     pub client: PrismClient,
+    /// What `client` was made from: commands that must ask one particular node
+    /// (the leader's view in `cluster status`) make a client for it alike.
+    pub config: ClientConfig,
     pub format: Format,
     request_id: String,
     out: Mutex<Box<dyn Write + Send>>,
@@ -103,12 +106,14 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(
         client: PrismClient,
+        config: ClientConfig,
         format: Format,
         request_id: Option<String>,
         out: Box<dyn Write + Send>,
     ) -> Self {
         Ctx {
             client,
+            config,
             format,
             request_id: request_id.unwrap_or_else(prismnet_api::client::new_request_id),
             out: Mutex::new(out),
@@ -191,7 +196,8 @@ pub async fn run(cli: Cli, out: Box<dyn Write + Send>) -> Result<(), CliError> {
     if request_id.as_deref() == Some("") {
         return Err(CliError::usage("--request-id is empty"));
     }
-    let client = PrismClient::connect(client_config(&cli)?).await?;
-    let ctx = Ctx::new(client, cli.output, request_id, out);
+    let config = client_config(&cli)?;
+    let client = PrismClient::connect(config.clone()).await?;
+    let ctx = Ctx::new(client, config, cli.output, request_id, out);
     commands::run(&ctx, cli.command).await
 }

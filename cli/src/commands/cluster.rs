@@ -39,6 +39,10 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
     match cmd {
         ClusterCmd::Status => {
             let s = ctx.client.cluster_status(ClusterStatusRequest {}).await?;
+            let s = match leader_view(ctx, &s).await {
+                Some(leader) => leader,
+                None => s,
+            };
             ctx.print_one(&ClusterStatusOut::from(s))
         }
         ClusterCmd::AddNode {
@@ -80,4 +84,23 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
             ctx.print_one(&SnapshotOut::from(s))
         }
     }
+}
+
+/// The leader's answer, when `s` came from a follower that knows the leader. A
+/// follower can vouch only for itself and its leader; the leader also knows
+/// which members acknowledge replication, how far each got and their disks.
+/// `None` (keep the follower's view) when the leader does not answer.
+async fn leader_view(
+    ctx: &Ctx,
+    s: &prismnet_api::v1::ClusterStatusResponse,
+) -> Option<prismnet_api::v1::ClusterStatusResponse> {
+    let leader = s.leader_id.filter(|l| *l != s.node_id)?;
+    let addr = &s.nodes.iter().find(|n| n.id == leader)?.api_addr;
+    let config = prismnet_api::ClientConfig {
+        endpoints: vec![addr.clone()],
+        ..ctx.config.clone()
+    };
+    let client = prismnet_api::PrismClient::connect(config).await.ok()?;
+    let answer = client.cluster_status(ClusterStatusRequest {}).await.ok()?;
+    (answer.node_id == leader).then_some(answer)
 }

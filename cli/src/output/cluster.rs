@@ -14,9 +14,15 @@ pub struct MemberOut {
     pub role: &'static str,
     /// Replication progress as the leader sees it; `null` in a follower's answer.
     pub matched_index: Option<u64>,
-    pub reachable: bool,
+    /// `null` when the answering node cannot tell (a follower knows only itself
+    /// and its leader; `prismctl cluster status` asks the leader when it can).
+    pub reachable: Option<bool>,
+    /// Not measured by the nodes yet (openraft 0.9 exposes no per-peer contact
+    /// time): always 0, and left out of the table.
     pub last_contact_ms_ago: u64,
-    pub ovn_nb_connected: bool,
+    /// The member's own OVN NB connection; known for the answering node only
+    /// (`null` for the others).
+    pub ovn_nb_connected: Option<bool>,
     /// `null` when healthy.
     pub error: Option<String>,
     /// Free space of the member's data dir as the answering node knows it; `null`
@@ -75,18 +81,22 @@ pub fn role_name(role: NodeRole) -> &'static str {
     }
 }
 
-impl From<v1::NodeStatus> for MemberOut {
-    fn from(n: v1::NodeStatus) -> Self {
+impl MemberOut {
+    /// `n` as reported by node `answering`, which leads when `answering_leads`.
+    fn new(n: v1::NodeStatus, answering: u64, answering_leads: bool) -> Self {
         let health = n.health.clone().unwrap_or_default();
+        // What the answering node can vouch for (see node/src/services/admin.rs):
+        // itself, its leader, and as leader every member.
+        let knows = n.id == answering || answering_leads || n.role() == NodeRole::Leader;
         MemberOut {
             role: role_name(n.role()),
             id: n.id,
             raft_addr: n.raft_addr,
             api_addr: n.api_addr,
             matched_index: n.matched_index,
-            reachable: health.reachable,
+            reachable: knows.then_some(health.reachable),
             last_contact_ms_ago: health.last_contact_ms_ago,
-            ovn_nb_connected: health.ovn_nb_connected,
+            ovn_nb_connected: (n.id == answering).then_some(health.ovn_nb_connected),
             error: opt(&health.error),
             disk: health.disk.map(|d| DiskOut {
                 free_bytes: d.free_bytes,
@@ -106,7 +116,6 @@ impl Row for MemberOut {
             "API_ADDR",
             "MATCHED",
             "REACHABLE",
-            "LAST_CONTACT",
             "OVN_NB",
             "DISK",
             "ERROR",
@@ -121,9 +130,10 @@ impl Row for MemberOut {
             self.matched_index
                 .map(|i| i.to_string())
                 .unwrap_or_else(|| "-".to_string()),
-            super::yes_no(self.reachable),
-            format!("{}ms", self.last_contact_ms_ago),
-            super::yes_no(self.ovn_nb_connected),
+            self.reachable
+                .map_or_else(|| "-".to_string(), super::yes_no),
+            self.ovn_nb_connected
+                .map_or_else(|| "-".to_string(), super::yes_no),
             self.disk
                 .map(|d| d.cell())
                 .unwrap_or_else(|| "-".to_string()),
@@ -152,7 +162,11 @@ impl From<v1::ClusterStatusResponse> for ClusterStatusOut {
             term: s.term,
             commit_index: s.commit_index,
             applied_index: s.applied_index,
-            members: s.nodes.into_iter().map(Into::into).collect(),
+            members: s
+                .nodes
+                .into_iter()
+                .map(|n| MemberOut::new(n, s.node_id, s.leader_id == Some(s.node_id)))
+                .collect(),
         }
     }
 }
@@ -262,6 +276,40 @@ mod tests {
         assert!(t.starts_with("node_id        2\nleader_id      1\n"), "{t}");
         assert!(t.contains("\nmembers:\nID  ROLE      RAFT_ADDR"), "{t}");
         assert!(t.contains("\n1   leader    10.0.0.1:7000"), "{t}");
+    }
+
+    /// A follower's answer says nothing of the other follower's reachability
+    /// nor of anyone's NB connection but its own; the leader's answer knows
+    /// every member's reachability.
+    #[test]
+    fn unknown_health_is_null_not_no() {
+        let mut s = v1::ClusterStatusResponse {
+            node_id: 2,
+            leader_id: Some(1),
+            term: 3,
+            commit_index: 5,
+            applied_index: 5,
+            nodes: vec![
+                node(1, NodeRole::Leader),
+                node(2, NodeRole::Follower),
+                node(3, NodeRole::Follower),
+            ],
+        };
+        let j: serde_json::Value =
+            serde_json::from_str(&one(Format::Json, &ClusterStatusOut::from(s.clone())).unwrap())
+                .unwrap();
+        assert_eq!(j["members"][0]["reachable"], true);
+        assert_eq!(j["members"][1]["reachable"], true);
+        assert_eq!(j["members"][2]["reachable"], serde_json::Value::Null);
+        assert_eq!(j["members"][0]["ovn_nb_connected"], serde_json::Value::Null);
+        assert_eq!(j["members"][1]["ovn_nb_connected"], false);
+
+        s.node_id = 1;
+        let j: serde_json::Value =
+            serde_json::from_str(&one(Format::Json, &ClusterStatusOut::from(s)).unwrap()).unwrap();
+        assert_eq!(j["members"][2]["reachable"], true);
+        assert_eq!(j["members"][2]["ovn_nb_connected"], serde_json::Value::Null);
+        assert_eq!(j["members"][0]["ovn_nb_connected"], false);
     }
 
     #[test]
