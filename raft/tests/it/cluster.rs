@@ -217,3 +217,72 @@ async fn full_cluster_restart_keeps_acknowledged_writes() {
     c.assert_converged().await;
     let _ = Arc::strong_count(&leader);
 }
+
+/// - at scale: a follower is stopped while 100,000 port allocations are written
+///   (batched into a few thousand log entries; the leader snapshots and purges
+///   what the follower lacks)
+/// - restarted, the follower can only catch up by receiving the snapshot of the
+///   whole state (~15 MB, in the default 1 MiB chunks) and converges to the
+///   same digest, with every port; the catch-up time is printed, not asserted
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn node_down_for_100k_allocations_catches_up_by_snapshot() {
+    const PORTS: usize = 100_000;
+    let mut c = Cluster::start(3, |cfg| {
+        cfg.snapshot_logs_since_last = 500;
+        cfg.logs_kept_after_snapshot = 100;
+        cfg.state_settings.default_quotas.ports = 2 * PORTS as u32;
+    })
+    .await;
+    let leader_id = c.wait_leader().await;
+    let leader = c.node(leader_id);
+    let lagging = *c.slots.keys().find(|id| **id != leader_id).unwrap();
+    let mut w = Workload::new("p1", "req");
+    let vpc = ok(leader.write(w.create_vpc("big", "10.0.0.0/8")).await);
+    let vpc = prismnet_raft::workload::created_id(&vpc).expect("vpc");
+    let subnet = ok(leader
+        .write(w.create_subnet(vpc, "big", "10.0.0.0/14"))
+        .await);
+    let subnet = prismnet_raft::workload::created_id(&subnet).expect("subnet");
+    c.wait_applied(leader.status().applied).await;
+    let lag_index = c.node(lagging).status().last_log_index;
+    c.stop(lagging).await;
+
+    let started = Instant::now();
+    write_all(&leader, ports(&mut w, subnet, 0, PORTS), 256).await;
+    let wrote = started.elapsed();
+    let entries = leader.status().last_log_index - lag_index;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let purged = leader.metrics().borrow().purged.map_or(0, |p| p.index);
+        if purged > lag_index + 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leader never purged past {lag_index}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let started = Instant::now();
+    c.restart(lagging).await;
+    let digest = c.assert_converged().await;
+    let caught_up = started.elapsed();
+    let node = c.node(lagging);
+    let snap = node.metrics().borrow().snapshot;
+    assert!(
+        snap.is_some_and(|s| s.index > lag_index),
+        "follower should hold an installed snapshot past {lag_index}: {snap:?}"
+    );
+    assert_eq!(node.read_stale(|s| s.port_count()), PORTS);
+    let snapshot_bytes = node.read_stale(|s| {
+        let mut buf = Vec::new();
+        s.write_snapshot(&mut buf).unwrap();
+        buf.len()
+    });
+    println!(
+        "{PORTS} allocations in {entries} log entries written in {wrote:.1?}; the follower \
+         caught up by a {:.1} MB snapshot in {caught_up:.1?} (digest {digest:x})",
+        snapshot_bytes as f64 / 1e6
+    );
+}
