@@ -11,6 +11,20 @@
 //! Every transaction the leader sends starts with the fence guard, so a
 //! deposed leader's writes fail atomically. Foreign rows are never read as
 //! ours and never named in an operation (see `plan`).
+//!
+//! When a pass runs (`driver::OvnDriver::lead`):
+//! - the state changed (the node bumps `changes` after applying entries), the
+//!   monitor restarted, or the last pass left work: a full pass (translate the
+//!   state, diff it against the monitor's view of our rows, write the changes
+//!   in phases, each transaction at most `OPS_PER_TXN_MAX` operations);
+//! - a monitor event touched rows we own: only if those rows now differ from
+//!   the model of the last pass (`plan::diff_keys`). Most events are the echo
+//!   of our own writes and cost nothing; an external edit or delete (drift)
+//!   differs and gets a full pass.
+//!
+//! A monitor row leaves out columns at their default; the diff reads a missing
+//! column as its default (`ColumnKind::default_value`), otherwise every pass
+//! would rewrite every row (the regression test is `steady_state_is_quiet`).
 
 pub mod driver;
 pub mod fence;
