@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{all_pages, rid, Cluster, Net, Options, WAIT};
+use common::{rid, subnet_ports, Cluster, Net, Options, PortFacts, WAIT};
 use prismnet_api::errors::reasons;
 use prismnet_api::v1;
 use prismnet_api::{ClientError, PrismClient};
@@ -172,42 +172,9 @@ impl Drop for Setup {
 }
 
 /// What is compared between nodes and before/after refused writes.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct PortFacts {
-    id: String,
-    device_id: String,
-    mac: String,
-    ips: Vec<String>,
-}
-
-impl From<&v1::Port> for PortFacts {
-    fn from(p: &v1::Port) -> Self {
-        PortFacts {
-            id: p.id.clone(),
-            device_id: p.device_id.clone(),
-            mac: p.mac_address.clone(),
-            ips: p.fixed_ips.iter().map(|f| f.ip_address.clone()).collect(),
-        }
-    }
-}
-
+/// Every port of a subnet, sorted (to compare nodes' answers).
 async fn list_ports(client: &PrismClient, subnet_id: &str) -> Vec<PortFacts> {
-    let mut ports: Vec<PortFacts> = all_pages(|token| async move {
-        let r = client
-            .list_ports(v1::ListPortsRequest {
-                subnet_id: subnet_id.into(),
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .expect("list ports");
-        (r.ports, r.next_page_token)
-    })
-    .await
-    .iter()
-    .map(PortFacts::from)
-    .collect();
+    let mut ports = subnet_ports(client, subnet_id).await;
     ports.sort();
     ports
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{all_pages, Cluster, Options, WAIT};
+use common::{subnet_ports, Cluster, Options, PortFacts, WAIT};
 use prismnet_api::v1;
 use prismnet_api::{ClientError, PrismClient};
 
@@ -18,44 +18,6 @@ const CALLS: usize = 1000;
 const KILL_AFTER: usize = 100;
 
 /// What a port is, for comparing what was acknowledged with what is stored.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct PortFacts {
-    id: String,
-    device_id: String,
-    mac: String,
-    ips: Vec<String>,
-}
-
-impl From<&v1::Port> for PortFacts {
-    fn from(p: &v1::Port) -> Self {
-        PortFacts {
-            id: p.id.clone(),
-            device_id: p.device_id.clone(),
-            mac: p.mac_address.clone(),
-            ips: p.fixed_ips.iter().map(|f| f.ip_address.clone()).collect(),
-        }
-    }
-}
-
-async fn list_subnet_ports(client: &PrismClient, subnet_id: &str) -> Vec<PortFacts> {
-    all_pages(|token| async move {
-        let r = client
-            .list_ports(v1::ListPortsRequest {
-                subnet_id: subnet_id.into(),
-                page_size: 1000,
-                page_token: token,
-                ..Default::default()
-            })
-            .await
-            .expect("list ports");
-        (r.ports, r.next_page_token)
-    })
-    .await
-    .iter()
-    .map(PortFacts::from)
-    .collect()
-}
-
 /// Checks the stored ports against the acknowledged ones: every acknowledged port
 /// exactly once and as acknowledged, no device (logical call) twice, no IP or MAC twice.
 fn check_ports(stored: &[PortFacts], acked: &BTreeMap<String, PortFacts>) {
@@ -167,7 +129,7 @@ async fn each_nodes_ports(c: &Cluster, subnet_id: &str) -> Vec<Vec<PortFacts>> {
     let mut views = Vec::new();
     for id in 1..=3 {
         let own = c.client(&[id]).await.with_stale_reads(true);
-        let mut ports = list_subnet_ports(&own, subnet_id).await;
+        let mut ports = subnet_ports(&own, subnet_id).await;
         ports.sort();
         views.push(ports);
     }
@@ -214,7 +176,7 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
         .expect("create subnet");
 
     let (mut acked, mut failed) = wave(&mut c, &client, &subnet.id, 0, leader).await;
-    let stored = list_subnet_ports(&client, &subnet.id).await;
+    let stored = subnet_ports(&client, &subnet.id).await;
     check_ports(&stored, &acked);
     assert_definite_failures_left_nothing(&failed, &stored);
 
@@ -225,7 +187,7 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
     let (acked2, failed2) = wave(&mut c, &client, &subnet.id, CALLS, second).await;
     acked.extend(acked2);
     failed.extend(failed2);
-    let stored = list_subnet_ports(&client, &subnet.id).await;
+    let stored = subnet_ports(&client, &subnet.id).await;
     check_ports(&stored, &acked);
     assert_definite_failures_left_nothing(&failed, &stored);
     eprintln!(
@@ -256,7 +218,7 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
     c.start_all();
     c.wait_leader(&[1, 2, 3]).await;
     let client = c.client_all().await;
-    let mut after = list_subnet_ports(&client, &subnet.id).await;
+    let mut after = subnet_ports(&client, &subnet.id).await;
     after.sort();
     assert_eq!(
         after, expected,

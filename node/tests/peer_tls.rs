@@ -15,22 +15,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, Options};
+use common::{openssl, Cluster, Options};
 use prismnet_api::v1;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let ok = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl")
-        .success();
-    assert!(ok, "openssl {args:?} failed");
-}
 
 /// A CA named `ca` in `dir` and a peer certificate it signed; returns the
 /// three `--peer-tls-*` flags for it.

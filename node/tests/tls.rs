@@ -6,11 +6,14 @@
 //! - with `--tls-client-ca` a client without a certificate is refused and one with
 //!   a certificate signed by the CA is served
 
+mod common;
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::openssl;
 use prismnet_api::v1;
 use prismnet_api::{ClientConfig, PrismClient};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
@@ -22,17 +25,6 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let ok = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl")
-        .success();
-    assert!(ok, "openssl {args:?} failed");
 }
 
 /// CA, server certificate for IP 127.0.0.1, client certificate.

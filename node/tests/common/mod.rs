@@ -671,3 +671,56 @@ where
         token = next;
     }
 }
+
+/// What a port's identity and addresses are, for comparing what nodes store
+/// with what clients were acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PortFacts {
+    pub id: String,
+    pub device_id: String,
+    pub mac: String,
+    pub ips: Vec<String>,
+}
+
+impl From<&v1::Port> for PortFacts {
+    fn from(p: &v1::Port) -> Self {
+        PortFacts {
+            id: p.id.clone(),
+            device_id: p.device_id.clone(),
+            mac: p.mac_address.clone(),
+            ips: p.fixed_ips.iter().map(|f| f.ip_address.clone()).collect(),
+        }
+    }
+}
+
+/// Every port of a subnet (all pages), in the order the API lists them.
+pub async fn subnet_ports(client: &PrismClient, subnet_id: &str) -> Vec<PortFacts> {
+    all_pages(|token| async move {
+        let r = client
+            .list_ports(v1::ListPortsRequest {
+                subnet_id: subnet_id.into(),
+                page_size: 1000,
+                page_token: token,
+                ..Default::default()
+            })
+            .await
+            .expect("list ports");
+        (r.ports, r.next_page_token)
+    })
+    .await
+    .iter()
+    .map(PortFacts::from)
+    .collect()
+}
+
+/// Runs the `openssl` command in `dir` (test certificates); panics on failure.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let ok = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl")
+        .success();
+    assert!(ok, "openssl {args:?} failed");
+}

@@ -2,7 +2,7 @@
 //! catching up by snapshot.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use prismnet_raft::workload::Workload;
 use prismnet_raft::{ReadError, Role, WriteError};
@@ -142,20 +142,7 @@ async fn lagging_node_catches_up_by_snapshot() {
     c.stop(lagging).await;
 
     write_all(&leader, ports(&mut w, subnet, 0, 400), 32).await;
-    // Purging follows snapshots asynchronously; wait until the log the follower
-    // would need is gone.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let purged = leader.metrics().borrow().purged.map_or(0, |p| p.index);
-        if purged > lag_index + 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "leader never purged past {lag_index}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_purged_past(&leader, lag_index).await;
 
     let snapshot_bytes = leader.read_stale(|s| {
         let mut buf = Vec::new();
@@ -251,18 +238,7 @@ async fn node_down_for_100k_allocations_catches_up_by_snapshot() {
     write_all(&leader, ports(&mut w, subnet, 0, PORTS), 256).await;
     let wrote = started.elapsed();
     let entries = leader.status().last_log_index - lag_index;
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let purged = leader.metrics().borrow().purged.map_or(0, |p| p.index);
-        if purged > lag_index + 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "leader never purged past {lag_index}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_purged_past(&leader, lag_index).await;
 
     let started = Instant::now();
     c.restart(lagging).await;

@@ -257,3 +257,21 @@ pub fn ports(w: &mut Workload, subnet: Id, from: usize, n: usize) -> Vec<Request
         .map(|i| w.create_port(subnet, &format!("port-{i}")))
         .collect()
 }
+
+/// Waits until `leader` purged its log past `index + 1`: a follower that has
+/// only up to `index` can then catch up by a snapshot alone. Purging follows
+/// snapshots asynchronously.
+pub async fn wait_purged_past(leader: &RaftNode, index: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let purged = leader.metrics().borrow().purged.map_or(0, |p| p.index);
+        if purged > index + 1 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leader never purged past {index}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
