@@ -45,7 +45,8 @@ async fn fresh_nodes_form_a_cluster_in_any_start_order_and_redirect_writes() {
     // - three fresh nodes, each given the same peer list and no init step, start in a
     //   random order (seed printed), a random 0-1.5 s apart
     // - every node's ClusterStatus names the same leader and term and lists the three
-    //   members with their raft and API addresses and roles
+    //   members with their raft and API addresses and roles, and the time since it
+    //   last heard from each one it hears from
     // - a follower answers ClusterStatus itself (its own node_id), not with a redirect
     // - a write sent to a follower through a raw tonic client: UNAVAILABLE not_leader
     //   with x-prismnet-leader-id / x-prismnet-leader-addr naming the leader's API
@@ -90,6 +91,17 @@ async fn fresh_nodes_form_a_cluster_in_any_start_order_and_redirect_writes() {
                 ROLE_FOLLOWER
             };
             assert_eq!(n.role, want, "role of {} as node {id} sees it", n.id);
+            // Last contact: 0 for itself; a leader hears from every member and
+            // a follower from its leader within heartbeats (50 ms apart), so
+            // well under a second. (A follower heard from the other one only
+            // during an election, if at all: not checked.)
+            let contact = n.health.as_ref().and_then(|h| h.last_contact_ms_ago);
+            if n.id == id {
+                assert_eq!(contact, Some(0), "node {id} about itself");
+            } else if id == leader || n.id == leader {
+                let ms = contact.unwrap_or_else(|| panic!("node {id} about {}: no contact", n.id));
+                assert!(ms < 1_000, "node {id} last heard from {} {ms} ms ago", n.id);
+            }
         }
     }
 

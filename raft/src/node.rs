@@ -22,6 +22,7 @@ use crate::disk::DiskGuard;
 use crate::error::{redirect, ClusterError, RaftError, ReadError, WriteError};
 use crate::network::client::NetworkFactory;
 use crate::network::server::RaftServer;
+use crate::network::PeerContacts;
 use crate::status::NodeStatus;
 use crate::store::state_machine::SharedState;
 use crate::types::{
@@ -58,6 +59,7 @@ pub struct RaftNode {
     /// Set by the log store once a RocksDB write failed: then nothing flushes it.
     log_failed: Arc<AtomicBool>,
     disk: Arc<DiskGuard>,
+    contacts: Arc<PeerContacts>,
     /// Measures free space; stopped with the node.
     disk_refresher: AbortOnDrop,
 }
@@ -164,12 +166,18 @@ impl RaftNode {
             None => None,
         };
         let network = NetworkFactory::new(&cfg.cluster_name, client_tls, disk.clone());
+        let contacts = network.contacts();
         let raft = Raft::new(cfg.id, ocfg, network, opened.log, opened.sm)
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
 
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = RaftServer::new(raft.clone(), &cfg.cluster_name, disk.clone());
+        let service = RaftServer::new(
+            raft.clone(),
+            &cfg.cluster_name,
+            disk.clone(),
+            contacts.clone(),
+        );
         let task = tokio::spawn(
             builder
                 .add_service(service)
@@ -197,6 +205,7 @@ impl RaftNode {
             db: Mutex::new(Some(opened.db)),
             log_failed,
             disk,
+            contacts,
             disk_refresher,
         };
         tracing::info!(
@@ -308,6 +317,7 @@ impl RaftNode {
         );
         st.disk = self.disk.local();
         st.peer_disks = self.disk.peers();
+        st.peer_contacts = self.contacts.ages();
         st
     }
 

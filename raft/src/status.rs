@@ -41,6 +41,10 @@ pub struct NodeStatus {
     /// (recent reports only). A leader hears from every member; a follower from
     /// nobody.
     pub peer_disks: BTreeMap<NodeId, DiskSpace>,
+    /// Time since this node last heard from each peer it has heard from (see
+    /// `network::PeerContacts`): a leader hears from every member; a follower
+    /// from its leader.
+    pub peer_contacts: BTreeMap<NodeId, std::time::Duration>,
 }
 
 impl NodeStatus {
@@ -84,6 +88,7 @@ impl NodeStatus {
             fatal: m.running_state.as_ref().err().map(|e| e.to_string()),
             disk: None,
             peer_disks: BTreeMap::new(),
+            peer_contacts: BTreeMap::new(),
         }
     }
 }

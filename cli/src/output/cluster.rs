@@ -17,9 +17,9 @@ pub struct MemberOut {
     /// `null` when the answering node cannot tell (a follower knows only itself
     /// and its leader; `prismctl cluster status` asks the leader when it can).
     pub reachable: Option<bool>,
-    /// Not measured by the nodes yet (openraft 0.9 exposes no per-peer contact
-    /// time): always 0, and left out of the table.
-    pub last_contact_ms_ago: u64,
+    /// Milliseconds since the answering node last heard from this member; `null`
+    /// when it has not (a follower hears only from its leader).
+    pub last_contact_ms_ago: Option<u64>,
     /// The member's own OVN NB connection; known for the answering node only
     /// (`null` for the others).
     pub ovn_nb_connected: Option<bool>,
@@ -116,6 +116,7 @@ impl Row for MemberOut {
             "API_ADDR",
             "MATCHED",
             "REACHABLE",
+            "LAST_CONTACT",
             "OVN_NB",
             "DISK",
             "ERROR",
@@ -132,6 +133,8 @@ impl Row for MemberOut {
                 .unwrap_or_else(|| "-".to_string()),
             self.reachable
                 .map_or_else(|| "-".to_string(), super::yes_no),
+            self.last_contact_ms_ago
+                .map_or_else(|| "-".to_string(), |ms| format!("{ms}ms")),
             self.ovn_nb_connected
                 .map_or_else(|| "-".to_string(), super::yes_no),
             self.disk
@@ -229,7 +232,7 @@ mod tests {
             matched_index: None,
             health: Some(v1::NodeHealth {
                 reachable: true,
-                last_contact_ms_ago: 12,
+                last_contact_ms_ago: Some(12),
                 ovn_nb_connected: false,
                 error: String::new(),
                 disk: None,

@@ -61,7 +61,13 @@ pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusRespons
                 matched_index,
                 health: Some(v1::NodeHealth {
                     reachable,
-                    last_contact_ms_ago: 0,
+                    last_contact_ms_ago: if id == st.id {
+                        Some(0)
+                    } else {
+                        st.peer_contacts
+                            .get(&id)
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                    },
                     ovn_nb_connected: id == st.id && own_nb,
                     error,
                     disk: disk.map(|d| v1::DiskHealth {

@@ -25,7 +25,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::proto::raft_service_client::RaftServiceClient;
 use super::proto::RaftRequest;
-use super::MESSAGE_BYTES_MAX;
+use super::{PeerContacts, MESSAGE_BYTES_MAX};
 use crate::codec;
 use crate::disk::{human_bytes, DiskGuard, DiskSpace};
 use crate::types::{
@@ -48,6 +48,8 @@ pub struct NetworkFactory {
     tls: Option<ClientTlsConfig>,
     /// Where peers' free-space reports go.
     disk: Arc<DiskGuard>,
+    /// When each peer last answered (status only).
+    contacts: Arc<PeerContacts>,
 }
 
 impl NetworkFactory {
@@ -61,7 +63,14 @@ impl NetworkFactory {
             channels: Arc::new(Mutex::new(HashMap::new())),
             tls,
             disk,
+            contacts: Arc::default(),
         }
+    }
+
+    /// The record of when each peer last answered, shared with the status and
+    /// the peer server (which records the leader's requests).
+    pub fn contacts(&self) -> Arc<PeerContacts> {
+        self.contacts.clone()
     }
 
     fn channel(&self, node: &PeerNode) -> Result<Channel, String> {
@@ -101,6 +110,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
                     .max_encoding_message_size(MESSAGE_BYTES_MAX)
             }),
             disk: self.disk.clone(),
+            contacts: self.contacts.clone(),
         }
     }
 }
@@ -110,6 +120,7 @@ pub struct PeerClient {
     cluster: Arc<str>,
     client: Result<RaftServiceClient<Channel>, String>,
     disk: Arc<DiskGuard>,
+    contacts: Arc<PeerContacts>,
 }
 
 /// A failure below Raft: the peer was not reached, or the exchange broke, or (not
@@ -188,6 +199,7 @@ impl PeerClient {
             }
             Ok(Ok(reply)) => reply.into_inner(),
         };
+        self.contacts.record(self.target);
         let space = reply.disk.map(|d| DiskSpace {
             free_bytes: d.free_bytes,
             min_free_bytes: d.min_free_bytes,

@@ -5,6 +5,32 @@
 pub mod client;
 pub mod server;
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::types::NodeId;
+
+/// When this node last heard from each peer over the peer service: a reply to
+/// one of its RPCs (a leader sends every member a heartbeat at least every
+/// heartbeat interval) or an AppendEntries from the leader (on a follower).
+/// For status reports only; nothing decides on it. Bounded by the membership.
+#[derive(Debug, Default)]
+pub struct PeerContacts(Mutex<BTreeMap<NodeId, Instant>>);
+
+impl PeerContacts {
+    pub fn record(&self, peer: NodeId) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(peer, Instant::now());
+    }
+
+    /// Time since the last contact with each peer heard from.
+    pub fn ages(&self) -> BTreeMap<NodeId, Duration> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().map(|(id, at)| (*id, at.elapsed())).collect()
+    }
+}
+
 /// Generated code of `prismnet.raft.v1`.
 pub mod proto {
     #![allow(clippy::all, missing_docs)]

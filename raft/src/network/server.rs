@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use super::proto::raft_service_server::{RaftService, RaftServiceServer};
 use super::proto::{DiskState, RaftReply, RaftRequest};
-use super::MESSAGE_BYTES_MAX;
+use super::{PeerContacts, MESSAGE_BYTES_MAX};
 use crate::codec;
 use crate::disk::DiskGuard;
 use crate::types::{
@@ -25,6 +25,7 @@ pub struct RaftServer {
     raft: Raft,
     cluster: Arc<str>,
     disk: Arc<DiskGuard>,
+    contacts: Arc<PeerContacts>,
 }
 
 /// What a handler answers: openraft's result, or a refusal for lack of space.
@@ -34,11 +35,17 @@ enum Answer<T, E> {
 }
 
 impl RaftServer {
-    pub fn new(raft: Raft, cluster: &str, disk: Arc<DiskGuard>) -> RaftServiceServer<RaftServer> {
+    pub fn new(
+        raft: Raft,
+        cluster: &str,
+        disk: Arc<DiskGuard>,
+        contacts: Arc<PeerContacts>,
+    ) -> RaftServiceServer<RaftServer> {
         RaftServiceServer::new(RaftServer {
             raft,
             cluster: cluster.into(),
             disk,
+            contacts,
         })
         .max_decoding_message_size(MESSAGE_BYTES_MAX)
         .max_encoding_message_size(MESSAGE_BYTES_MAX)
@@ -122,10 +129,14 @@ impl RaftService for RaftServer {
         &self,
         req: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
+        let contacts = self.contacts.clone();
         self.handle(
             req,
             "append entries",
-            |raft, disk, rpc: AppendEntriesRequest| async move {
+            move |raft, disk, rpc: AppendEntriesRequest| async move {
+                if let Some(leader) = rpc.vote.leader_id().voted_for() {
+                    contacts.record(leader);
+                }
                 if !rpc.entries.is_empty() && disk.local_low().is_some() {
                     return append_while_low(raft, rpc).await;
                 }
