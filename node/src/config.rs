@@ -443,6 +443,20 @@ mod tests {
         Flags::try_parse_from(std::iter::once("prismnetd").chain(args.iter().copied())).unwrap()
     }
 
+    /// A minimal valid command line plus `extra`, resolved.
+    fn with(extra: &[&str]) -> Result<Config, ConfigError> {
+        let mut args = vec![
+            "--id",
+            "1",
+            "--data-dir",
+            "/d",
+            "--peers",
+            "1=127.0.0.1:1/127.0.0.1:2",
+        ];
+        args.extend_from_slice(extra);
+        Config::resolve(flags(&args))
+    }
+
     #[test]
     fn flags_alone_suffice() {
         let c = Config::resolve(flags(&[
@@ -464,19 +478,6 @@ mod tests {
 
     #[test]
     fn min_free_mb_from_every_source() {
-        let base = [
-            "--id",
-            "1",
-            "--data-dir",
-            "/d",
-            "--peers",
-            "1=127.0.0.1:1/127.0.0.1:2",
-        ];
-        let with = |extra: &[&str]| {
-            let mut args = base.to_vec();
-            args.extend_from_slice(extra);
-            Config::resolve(flags(&args))
-        };
         assert_eq!(
             with(&["--min-free-mb", "16"]).unwrap().min_free_bytes,
             16 << 20
@@ -556,19 +557,6 @@ mod tests {
 
     #[test]
     fn peer_tls_all_or_none() {
-        let base = [
-            "--id",
-            "1",
-            "--data-dir",
-            "/d",
-            "--peers",
-            "1=127.0.0.1:1/127.0.0.1:2",
-        ];
-        let with = |extra: &[&str]| {
-            let mut args = base.to_vec();
-            args.extend_from_slice(extra);
-            Config::resolve(flags(&args))
-        };
         assert!(with(&[]).unwrap().peer_tls.is_none());
         let all = with(&[
             "--peer-tls-cert",

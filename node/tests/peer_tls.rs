@@ -17,70 +17,17 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{openssl, Cluster, Options};
+use common::{test_ca, test_cert, Cluster, Options};
 use prismnet_api::v1;
 
 /// A CA named `ca` in `dir` and a peer certificate it signed; returns the
 /// three `--peer-tls-*` flags for it.
 fn peer_pki(dir: &Path, ca: &str) -> Vec<String> {
-    std::fs::create_dir_all(dir).expect("pki dir");
-    openssl(
+    test_ca(dir, ca);
+    test_cert(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={ca}"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "peer.key",
-            "-out",
-            "peer.csr",
-            "-subj",
-            "/CN=prismnet-peer",
-        ],
-    );
-    std::fs::write(
-        dir.join("peer.ext"),
+        "peer",
         "subjectAltName=DNS:prismnet-peer\nextendedKeyUsage=serverAuth,clientAuth\n",
-    )
-    .expect("ext file");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "peer.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "peer.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "peer.ext",
-        ],
     );
     let path = |f: &str| -> String { dir.join(f).to_string_lossy().into_owned() };
     vec![

@@ -724,3 +724,56 @@ pub fn openssl(dir: &Path, args: &[&str]) {
         .success();
     assert!(ok, "openssl {args:?} failed");
 }
+
+/// A self-signed test CA in `dir`: `ca.pem`, `ca.key`.
+pub fn test_ca(dir: &Path, common_name: &str) {
+    std::fs::create_dir_all(dir).expect("pki dir");
+    let subject = format!("/CN={common_name}");
+    openssl(
+        dir,
+        &[
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", &subject,
+        ],
+    );
+}
+
+/// `NAME.pem` / `NAME.key` in `dir`, signed by the CA of [`test_ca`] there, with
+/// the X.509 extensions `ext` (openssl extfile lines, e.g. `subjectAltName=...`).
+pub fn test_cert(dir: &Path, name: &str, ext: &str) {
+    let (key, csr, pem, extfile) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
+    let subject = format!("/CN={name}");
+    openssl(
+        dir,
+        &[
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj",
+            &subject,
+        ],
+    );
+    std::fs::write(dir.join(&extfile), ext).expect("extfile");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &pem,
+            "-days",
+            "2",
+            "-extfile",
+            &extfile,
+        ],
+    );
+}
