@@ -179,7 +179,8 @@ proptest! {
                     if done.is_empty() {
                         continue;
                     }
-                    let (old_rid, cmd, first) = done[pick % done.len()].clone();
+                    let at = pick % done.len();
+                    let (old_rid, cmd, first) = done[at].clone();
                     let automatic = matches!(&cmd, Command::CreatePort(c) if c.fixed_ips.is_empty());
                     let before = d.state.port_count();
                     let got = d.run_with_id(&t, &old_rid, cmd).map(|a| a.outcome).map_err(|e| e.reason);
@@ -189,8 +190,12 @@ proptest! {
                         // Rejections are not remembered: the retry is evaluated afresh and may
                         // succeed now; the model then records what it allocated.
                         Err(_) => {
-                            if let Ok(Outcome::Created { id, .. }) = &got {
+                            if let Ok(outcome @ Outcome::Created { id, .. }) = &got {
                                 let id = *id;
+                                // From now on the request id is remembered with this
+                                // success: a later retry replays it (even after the
+                                // port is deleted) and is checked as a success.
+                                done[at].2 = Ok(outcome.clone());
                                 let p = d.state.port(&t, id).unwrap().clone();
                                 let s = subnets.iter().position(|s| *s == p.subnet_id).unwrap();
                                 let h = host(IpAddr::V4(p.ipv4.unwrap()));
