@@ -66,6 +66,14 @@ pub mod reasons {
     pub const INVALID_PAGE_TOKEN: &str = "invalid_page_token";
     /// FAILED_PRECONDITION: the request_id was used before for a different request.
     pub const REQUEST_ID_CONFLICT: &str = "request_id_conflict";
+    /// FAILED_PRECONDITION: the request_id is no longer remembered and the request's
+    /// first attempt is older than what the cluster remembers (its
+    /// `x-prismnet-seen-revision` is below the forgotten horizon), so the cluster
+    /// cannot tell whether it applied. Nothing changed now; look the resource up (by
+    /// name or device id). The client library reports it as outcome unknown, except
+    /// for a call whose only attempt was this one: that one it sends again with a
+    /// current revision.
+    pub const REQUEST_EXPIRED: &str = "request_expired";
 
     // Domain reasons: the state machine's `prismnet_state::Reason`, mapped by the node
     // with the code each decides (node/tests check this list against it).
@@ -143,6 +151,7 @@ pub mod reasons {
         (NO_EXTERNAL_GATEWAY, tonic::Code::FailedPrecondition),
         (GATEWAY_IN_USE, tonic::Code::FailedPrecondition),
         (REQUEST_ID_CONFLICT, tonic::Code::FailedPrecondition),
+        (REQUEST_EXPIRED, tonic::Code::FailedPrecondition),
         (SETTINGS_LOCKED, tonic::Code::FailedPrecondition),
         (SCOPE_MISMATCH, tonic::Code::PermissionDenied),
         (ADMIN_ONLY, tonic::Code::PermissionDenied),

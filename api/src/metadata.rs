@@ -15,6 +15,21 @@ pub const STALE_READ_HEADER: &str = "x-prismnet-stale";
 pub const STALE_READ_VALUE: &str = "1";
 /// Request metadata: `Bearer <token>`.
 pub const AUTHORIZATION_HEADER: &str = "authorization";
+/// Response metadata on every answer: the answering node's applied log index
+/// (decimal). Any value seen is an index the cluster has committed.
+pub const REVISION_HEADER: &str = "x-prismnet-revision";
+/// Request metadata on writes with a client-chosen request_id: a revision the
+/// client saw before the FIRST attempt of this request (decimal), the same on every
+/// retry. It lets the cluster tell a retry whose request id it no longer remembers
+/// from a new request (`request_expired`). A write with a request_id and without
+/// this header counts as having seen revision 0: safe, but refused once the cluster
+/// has forgotten any request id.
+pub const SEEN_REVISION_HEADER: &str = "x-prismnet-seen-revision";
+
+/// The decimal value of a revision header, if present and well formed.
+pub fn revision(md: &MetadataMap, header: &str) -> Option<u64> {
+    md.get(header)?.to_str().ok()?.trim().parse().ok()
+}
 
 /// Whether the request asked for a stale read (server side).
 pub fn wants_stale_read(md: &MetadataMap) -> bool {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use prismnet_api::metadata::wants_stale_read;
+use prismnet_api::metadata::{revision, wants_stale_read, SEEN_REVISION_HEADER};
 use prismnet_raft::RaftNode;
 use prismnet_state::{Actor, Applied, Command, Request, State, StateError};
 use tonic::metadata::MetadataMap;
@@ -30,22 +30,29 @@ impl Context {
 
     /// Proposes `command` and waits until it is applied. An empty request id gets a
     /// server-generated one: such a call is applied at most once per attempt, but a
-    /// client retry of it is a new request.
+    /// client retry of it is a new request. A client-chosen request id comes with
+    /// the revision the client saw before its first attempt
+    /// (`x-prismnet-seen-revision`, 0 when absent: the most cautious reading), which
+    /// lets the state machine refuse a retry it can no longer recognize instead of
+    /// applying it twice (`request_expired`).
     pub async fn write(
         &self,
+        md: &MetadataMap,
         actor: Actor,
         request_id: &str,
         command: Command,
     ) -> Result<Applied, Status> {
-        let request_id = if request_id.is_empty() {
-            format!("srv-{}", uuid::Uuid::new_v4())
+        let (request_id, seen_index) = if request_id.is_empty() {
+            (format!("srv-{}", uuid::Uuid::new_v4()), None)
         } else {
-            request_id.to_string()
+            let seen = revision(md, SEEN_REVISION_HEADER).unwrap_or(0);
+            (request_id.to_string(), Some(seen))
         };
         let request = Request {
             actor,
             request_id,
             command,
+            seen_index,
         };
         // A leader that lost its quorum would hold the call forever. The write may
         // still commit after this gives up; the client's retry with the same request

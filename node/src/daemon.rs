@@ -140,7 +140,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             v1::$($server)::+::new(service.clone()).max_decoding_message_size(REQUEST_BYTES_MAX)
         };
     }
+    let revision = {
+        let raft = raft.clone();
+        move |r| crate::errors::with_revision(r, raft.applied_index())
+    };
     let router = server
+        .layer(tower::util::MapResponseLayer::new(revision))
         .layer(tower::util::MapResponseLayer::new(
             crate::errors::request_too_large,
         ))

@@ -143,6 +143,20 @@ pub fn request_too_large(
     .into_http()
 }
 
+/// Stamps every answer with the node's applied index (`x-prismnet-revision`), read
+/// after the handler ran: clients send it back as the revision they saw before a
+/// new write (see `prismnet_state::request_log`).
+pub fn with_revision(
+    mut response: tonic::codegen::http::Response<tonic::body::Body>,
+    applied_index: u64,
+) -> tonic::codegen::http::Response<tonic::body::Body> {
+    response.headers_mut().insert(
+        prismnet_api::metadata::REVISION_HEADER,
+        tonic::codegen::http::HeaderValue::from(applied_index),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

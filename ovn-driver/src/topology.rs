@@ -58,6 +58,7 @@ impl Topology {
                 actor: Actor::Admin,
                 request_id: format!("t-{}", self.next_request),
                 command,
+                seen_index: None,
             },
             stamp: Stamp {
                 time_ms: 1_700_000_000_000 + index,

@@ -153,6 +153,7 @@ async fn setup_subnet(leader: &RaftNode, w: &mut Workload) -> Id {
                 floating_ips: None,
             },
         },
+        seen_index: None,
     };
     leader.write(quotas).await.expect("write").expect("quotas");
     let vpc = leader

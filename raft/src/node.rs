@@ -358,6 +358,12 @@ impl RaftNode {
         self.raft.metrics()
     }
 
+    /// The index of the last entry applied here (committed, so every client may
+    /// take it as a revision it has seen).
+    pub fn applied_index(&self) -> u64 {
+        self.shared.applied_index()
+    }
+
     /// The index of the last applied entry, for callers waiting for an index.
     pub fn subscribe_applied(&self) -> watch::Receiver<u64> {
         self.shared.subscribe_applied()

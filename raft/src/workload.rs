@@ -32,6 +32,7 @@ impl Workload {
             actor: Actor::Project(self.scope.clone()),
             request_id: format!("{}-{}", self.prefix, self.next),
             command,
+            seen_index: None,
         }
     }
 

@@ -131,6 +131,7 @@ impl Log {
                 actor: actor.clone(),
                 request_id: format!("r{}", self.index),
                 command,
+                seen_index: None,
             },
             stamp: Stamp {
                 time_ms: 1_700_000_000_000 + self.index,

@@ -30,6 +30,7 @@ impl Log {
                 actor: actor.clone(),
                 request_id: request_id.into(),
                 command,
+                seen_index: None,
             },
             stamp: Stamp {
                 time_ms: 1_764_300_000_000 + self.index,

@@ -79,6 +79,7 @@ reasons! {
     NoExternalGateway => "no_external_gateway", FailedPrecondition;
     GatewayInUse => "gateway_in_use", FailedPrecondition;
     RequestIdConflict => "request_id_conflict", FailedPrecondition;
+    RequestExpired => "request_expired", FailedPrecondition;
     SettingsLocked => "settings_locked", FailedPrecondition;
     ScopeMismatch => "scope_mismatch", PermissionDenied;
     AdminOnly => "admin_only", PermissionDenied;

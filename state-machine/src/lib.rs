@@ -29,7 +29,7 @@ pub mod limits;
 pub mod model;
 pub mod net;
 pub mod read;
-mod request_log;
+pub mod request_log;
 pub mod scope;
 pub mod settings;
 pub mod snapshot;

@@ -8,7 +8,24 @@
 //! - only successful commands are recorded: a rejected command changed nothing, so
 //!   retrying it is safe and may succeed;
 //! - retention is bounded: beyond `request_id_retention` entries the oldest by log
-//!   index is evicted, the same on every replica.
+//!   index is evicted, the same on every replica;
+//! - `forgotten_through` is the highest log index of any evicted record (0 while
+//!   none was): every record above it is still here.
+//!
+//! Why a retry can never allocate twice, even after its record was evicted: a
+//! client request carries `seen_index`, an index the client saw applied before its
+//! first attempt, the same on every attempt. An entry appended after index `s` was
+//! applied has an index above `s` (it was proposed later), so a request that was
+//! ever applied has its record at an index above its `seen_index`. When a request
+//! id is not found here:
+//! - `seen_index >= forgotten_through`: had it been applied, its record would be
+//!   above `forgotten_through`, hence still here; it never was, and applies now;
+//! - `seen_index < forgotten_through`: it may have been applied and forgotten, so it
+//!   is refused with `request_expired`, a definite answer that changes nothing and
+//!   tells the caller to look the resource up instead of guessing.
+//! A fresh client learns a recent index from its first answer (every answer carries
+//! the node's applied index), so only requests whose first attempt is older than
+//! the retention meet the refusal.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +51,8 @@ pub struct RequestLog {
     by_key: BTreeMap<RequestKey, RequestRecord>,
     /// (log index, position in the entry) -> key, to evict in log order.
     by_index: BTreeMap<(u64, u32), RequestKey>,
+    /// Highest log index of an evicted record; 0 while none was evicted.
+    forgotten_through: u64,
 }
 
 impl RequestLog {
@@ -51,11 +70,42 @@ impl RequestLog {
     /// Drops the oldest entries until at most `retention` remain.
     pub fn evict_to(&mut self, retention: u32) {
         while self.by_key.len() > retention as usize {
-            let Some((_, key)) = self.by_index.pop_first() else {
+            let Some(((index, _), key)) = self.by_index.pop_first() else {
                 break;
             };
             self.by_key.remove(&key);
+            self.forgotten_through = self.forgotten_through.max(index);
         }
+    }
+
+    /// Every record at a log index above this one is still here (see the module
+    /// docs); 0 while nothing was evicted.
+    pub fn forgotten_through(&self) -> u64 {
+        self.forgotten_through
+    }
+
+    /// Restores the horizon from a snapshot.
+    pub(crate) fn set_forgotten_through(&mut self, index: u64) {
+        self.forgotten_through = index;
+    }
+
+    /// Whether a request not found here may have been applied and forgotten:
+    /// see the module docs. `None` (an id new by construction) never may.
+    pub fn may_have_forgotten(&self, seen_index: Option<u64>) -> bool {
+        seen_index.is_some_and(|seen| seen < self.forgotten_through)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Log index of the oldest record kept.
+    pub fn oldest_index(&self) -> Option<u64> {
+        self.by_index.keys().next().map(|(i, _)| *i)
     }
 
     /// Entries in log order (the snapshot order).

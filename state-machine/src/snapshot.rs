@@ -1,11 +1,16 @@
 //! Snapshots: the whole state as a stream of records, and the digest replicas compare.
 //!
-//! On-disk format (version 1), little endian:
+//! On-disk format (version 2), little endian:
 //! ```text
 //! magic "PRISMSNP" | u32 format version
+//! u32 length | postcard(Record::HeaderV2)        (v1: Record::Header)
 //! repeated: u32 length | postcard(Record)        (one record per resource)
 //! u32 length | postcard(Record::End { records, checksum })
 //! ```
+//! Version 2 added the cluster incarnation and the request log's horizon
+//! (`forgotten_through`) to the header. A version 1 snapshot has neither: it
+//! restores without an incarnation (the next leader names one), and with the most
+//! cautious horizon that fits it (see [`v1_horizon`]).
 //! `checksum` is xxh3-64 of every byte before the End record, so a truncated or
 //! damaged snapshot is refused instead of restoring a partial state.
 //!
@@ -31,7 +36,7 @@ use crate::state::{device_key, State};
 use std::collections::BTreeMap;
 
 const MAGIC: &[u8; 8] = b"PRISMSNP";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// No single record may claim more than this; a larger length means corruption.
 const RECORD_LEN_MAX: usize = 64 << 20;
 
@@ -49,11 +54,22 @@ pub enum SnapshotError {
     Corrupt(String),
 }
 
+/// Version 1 header (read only).
 #[derive(Serialize, Deserialize)]
 struct Header {
     last_index: u64,
     settings: Settings,
     mac_cursor: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct HeaderV2 {
+    last_index: u64,
+    settings: Settings,
+    mac_cursor: Option<u64>,
+    incarnation: Option<u128>,
+    /// `RequestLog::forgotten_through`.
+    requests_forgotten_through: u64,
 }
 
 /// Variant order is part of the format.
@@ -69,6 +85,7 @@ enum RecordRef<'a> {
     FloatingIp(&'a FloatingIp),
     Request(&'a RequestKey, &'a RequestRecord),
     End { records: u64, checksum: u64 },
+    HeaderV2(&'a HeaderV2),
 }
 
 /// Large records are boxed: the enum stays small to move, and a port is decoded
@@ -85,6 +102,7 @@ enum Record {
     FloatingIp(Box<FloatingIp>),
     Request(RequestKey, RequestRecord),
     End { records: u64, checksum: u64 },
+    HeaderV2(HeaderV2),
 }
 
 /// Writes records with length prefixes while hashing everything written.
@@ -118,6 +136,16 @@ impl<W: Write> RecordWriter<W> {
 impl State {
     /// Streams the whole state to `w`. Memory use is one record, whatever the size.
     pub fn write_snapshot<W: Write>(&self, w: W) -> io::Result<()> {
+        self.write_version(w, FORMAT_VERSION)
+    }
+
+    /// The version 1 format, to test that it is still read.
+    #[cfg(test)]
+    pub(crate) fn write_snapshot_v1<W: Write>(&self, w: W) -> io::Result<()> {
+        self.write_version(w, 1)
+    }
+
+    fn write_version<W: Write>(&self, w: W, version: u32) -> io::Result<()> {
         let mut rw = RecordWriter {
             out: BufWriter::with_capacity(1 << 16, w),
             hash: Xxh3::new(),
@@ -125,13 +153,24 @@ impl State {
             records: 0,
         };
         rw.raw(MAGIC)?;
-        rw.raw(&FORMAT_VERSION.to_le_bytes())?;
-        let header = Header {
-            last_index: self.last_index,
-            settings: self.settings.clone(),
-            mac_cursor: self.macs.cursor(),
-        };
-        rw.record(&RecordRef::Header(&header))?;
+        rw.raw(&version.to_le_bytes())?;
+        if version == 1 {
+            let header = Header {
+                last_index: self.last_index,
+                settings: self.settings.clone(),
+                mac_cursor: self.macs.cursor(),
+            };
+            rw.record(&RecordRef::Header(&header))?;
+        } else {
+            let header = HeaderV2 {
+                last_index: self.last_index,
+                settings: self.settings.clone(),
+                mac_cursor: self.macs.cursor(),
+                incarnation: self.incarnation,
+                requests_forgotten_through: self.requests.forgotten_through(),
+            };
+            rw.record(&RecordRef::HeaderV2(&header))?;
+        }
         // Order matters for restore: referenced records come before referrers.
         for p in self.projects.values() {
             rw.record(&RecordRef::Project(p))?;
@@ -179,7 +218,7 @@ impl State {
         let mut hash = Xxh3::new();
         hash.update(&head);
         match version {
-            1 => read_v1(r, hash),
+            1 | 2 => read_records(r, hash, version),
             v => Err(SnapshotError::Version(v)),
         }
     }
@@ -219,7 +258,21 @@ fn corrupt(msg: impl Into<String>) -> SnapshotError {
     SnapshotError::Corrupt(msg.into())
 }
 
-fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
+/// A version 1 snapshot does not say whether request records were evicted. If
+/// the log holds as many as the retention allows, some may have been: every index
+/// up to its oldest record counts as forgotten. Otherwise none was (eviction only
+/// ever trims to the retention), unless the retention was lowered, which also trims
+/// to it.
+fn v1_horizon(s: &State) -> u64 {
+    if s.requests.len() >= s.settings.request_id_retention as usize {
+        s.requests.oldest_index().unwrap_or(s.last_index)
+    } else {
+        0
+    }
+}
+
+/// Versions 1 and 2 share every record but the header.
+fn read_records<R: Read>(mut r: R, mut hash: Xxh3, version: u32) -> Result<State, SnapshotError> {
     let mut state: Option<State> = None;
     // Ports are the bulk of a large state: collected in id order and built into the
     // map in one pass (densely packed nodes, no per-insert search).
@@ -251,6 +304,10 @@ fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
             }
             let mut s = state.ok_or_else(|| corrupt("no header"))?;
             s.ports = ports.into_iter().collect();
+            if version == 1 {
+                let horizon = v1_horizon(&s);
+                s.requests.set_forgotten_through(horizon);
+            }
             s.rebuild_derived().map_err(corrupt)?;
             return Ok(s);
         }
@@ -258,15 +315,25 @@ fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
         hash.update(&buf);
         records += 1;
         let s = match (&mut state, record) {
-            (None, Record::Header(h)) => {
+            (None, Record::Header(h)) if version == 1 => {
                 let mut s = State::new(h.settings);
                 s.last_index = h.last_index;
                 s.macs.set_cursor(h.mac_cursor);
                 state = Some(s);
                 continue;
             }
-            (None, _) | (Some(_), Record::Header(_)) => {
-                return Err(corrupt("header missing or repeated"))
+            (None, Record::HeaderV2(h)) if version == 2 => {
+                let mut s = State::new(h.settings);
+                s.last_index = h.last_index;
+                s.macs.set_cursor(h.mac_cursor);
+                s.incarnation = h.incarnation;
+                s.requests
+                    .set_forgotten_through(h.requests_forgotten_through);
+                state = Some(s);
+                continue;
+            }
+            (None, _) | (Some(_), Record::Header(_) | Record::HeaderV2(_)) => {
+                return Err(corrupt("header missing, repeated or of another version"))
             }
             (Some(s), rec) => (s, rec),
         };
@@ -296,7 +363,9 @@ fn read_v1<R: Read>(mut r: R, mut hash: Xxh3) -> Result<State, SnapshotError> {
                 s.fips.insert(f.id, *f);
             }
             (s, Record::Request(k, rec)) => s.requests.record(k, rec, u32::MAX),
-            (_, Record::Header(_) | Record::End { .. }) => unreachable!("handled above"),
+            (_, Record::Header(_) | Record::HeaderV2(_) | Record::End { .. }) => {
+                unreachable!("handled above")
+            }
         }
     }
 }
@@ -407,4 +476,73 @@ fn usage<'a>(
 fn hold_mac(macs: &mut crate::ipam::MacPool, mac: crate::net::Mac) -> Result<(), String> {
     macs.allocate_specific(mac)
         .map_err(|e| format!("MAC {mac}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Command, Proposal, Request, Stamp};
+    use crate::scope::Actor;
+    use crate::settings::SettingsPatch;
+
+    fn apply(s: &mut State, rid: &str, command: Command) {
+        let index = s.last_index + 1;
+        let p = Proposal {
+            request: Request {
+                actor: Actor::Admin,
+                request_id: rid.into(),
+                command,
+                seen_index: Some(s.last_index),
+            },
+            stamp: Stamp::default(),
+        };
+        s.apply(index, &p).expect("applies");
+    }
+
+    fn retention(n: u32) -> Command {
+        Command::UpdateSettings(SettingsPatch {
+            request_id_retention: Some(n),
+            ..Default::default()
+        })
+    }
+
+    fn restore(bytes: &[u8]) -> State {
+        State::read_snapshot(bytes).expect("restores")
+    }
+
+    #[test]
+    fn version_2_keeps_incarnation_and_horizon() {
+        let mut s = State::default();
+        apply(&mut s, "r", retention(2));
+        apply(&mut s, "i", Command::SetIncarnation { incarnation: 7 });
+        apply(&mut s, "x", retention(2));
+        assert_eq!(s.requests.forgotten_through(), 1);
+        let mut bytes = Vec::new();
+        s.write_snapshot(&mut bytes).unwrap();
+        assert_eq!(bytes[8..12], 2u32.to_le_bytes());
+        let back = restore(&bytes);
+        assert_eq!(back.incarnation(), Some(7));
+        assert_eq!(back.requests.forgotten_through(), 1);
+        assert_eq!(back.digest(), s.digest());
+    }
+
+    #[test]
+    fn version_1_restores_with_a_cautious_horizon() {
+        // Below the retention: nothing can have been evicted.
+        let mut s = State::default();
+        apply(&mut s, "a", retention(3));
+        apply(&mut s, "b", retention(3));
+        let mut v1 = Vec::new();
+        s.write_snapshot_v1(&mut v1).unwrap();
+        let back = restore(&v1);
+        assert_eq!(back.requests.forgotten_through(), 0);
+        assert_eq!(back.incarnation(), None);
+        // At the retention: everything up to the oldest record may be forgotten.
+        apply(&mut s, "c", retention(3));
+        apply(&mut s, "d", retention(3));
+        assert_eq!(s.requests.oldest_index(), Some(2));
+        let mut v1 = Vec::new();
+        s.write_snapshot_v1(&mut v1).unwrap();
+        assert_eq!(restore(&v1).requests.forgotten_through(), 2);
+    }
 }

@@ -30,6 +30,8 @@ pub struct State {
     pub(crate) fips: BTreeMap<Id, FloatingIp>,
     pub(crate) macs: MacPool,
     pub(crate) requests: RequestLog,
+    /// Names this incarnation of the cluster (set once, see `SetIncarnation`).
+    pub(crate) incarnation: Option<u128>,
     pub(crate) idx: Indexes,
 }
 
@@ -76,6 +78,7 @@ impl State {
             extnets: BTreeMap::new(),
             fips: BTreeMap::new(),
             requests: RequestLog::default(),
+            incarnation: None,
             idx: Indexes::default(),
         }
     }
@@ -87,6 +90,17 @@ impl State {
     /// Log index of the last applied command.
     pub fn last_index(&self) -> u64 {
         self.last_index
+    }
+
+    /// This cluster's incarnation, once a leader named it.
+    pub fn incarnation(&self) -> Option<u128> {
+        self.incarnation
+    }
+
+    /// The idempotency records: what is remembered, and up to which index records
+    /// were forgotten.
+    pub fn request_log(&self) -> &RequestLog {
+        &self.requests
     }
 
     /// True when no resource of any kind exists.

@@ -776,6 +776,13 @@ fn request_ids_make_retries_idempotent() {
     );
 }
 
+/// - Retention 3: a fourth record evicts the oldest by log index, and the horizon
+///   (`forgotten_through`) moves to its index.
+/// - The evicted request retried with its first attempt's `seen_index` is refused
+///   with `request_expired` and changes nothing: never a second port.
+/// - A request that is new (seen at or above the horizon) applies; one from a
+///   client that saw nothing (`seen_index` 0) is refused once anything was
+///   forgotten; a server-generated id (`None`) is never refused.
 #[test]
 fn request_id_retention_evicts_oldest_by_log_index() {
     let mut d = Driver::default();
@@ -789,25 +796,120 @@ fn request_id_retention_evicts_oldest_by_log_index() {
     let t = tenant("a");
     let v = d.vpc(&t, "a", &["10.0.0.0/16"]);
     let s = d.subnet(&t, v, Some("10.0.0.0/24"), None);
-    d.run_with_id(&t, "old", Command::CreatePort(port_cmd(s)))
-        .unwrap();
-    for i in 0..3 {
-        d.run_with_id(
+    let seen_before_old = d.index;
+    let old = d
+        .run_seen(
             &t,
-            &format!("new-{i}"),
-            Command::BindPort {
-                port_id: Id::MIN,
-                host: String::new(),
-            },
+            "old",
+            Some(seen_before_old),
+            Command::CreatePort(port_cmd(s)),
         )
-        .ok();
+        .unwrap();
+    let old_index = d.index;
+    assert!(d.state.request_log().forgotten_through() < old_index);
+    for _ in 0..3 {
         d.port(&t, s);
     }
-    // "old" was evicted: the same id now creates a second port.
-    let again = d
-        .run_with_id(&t, "old", Command::CreatePort(port_cmd(s)))
-        .unwrap();
-    assert!(!again.replayed);
+    assert!(d.state.request_log().forgotten_through() >= old_index);
+    let ports = d.state.port_count();
+    // The retry of "old" cannot be told from a new request by its id any more.
+    let e = d
+        .run_seen(
+            &t,
+            "old",
+            Some(seen_before_old),
+            Command::CreatePort(port_cmd(s)),
+        )
+        .unwrap_err();
+    assert_eq!(e.reason, Reason::RequestExpired);
+    assert_eq!(d.state.port_count(), ports, "a retry allocated again");
+    assert!(d.state.port(&t, created_id(&old)).is_ok());
+    // Refusals are not remembered: the same retry is refused again.
+    let e = d
+        .run_seen(
+            &t,
+            "old",
+            Some(seen_before_old),
+            Command::CreatePort(port_cmd(s)),
+        )
+        .unwrap_err();
+    assert_eq!(e.reason, Reason::RequestExpired);
+    // A client that saw nothing yet is refused too; told the horizon, it sends a new
+    // request (its first attempt was refused, so nothing of it applied).
+    let e = d
+        .run_seen(&t, "fresh", Some(0), Command::CreatePort(port_cmd(s)))
+        .unwrap_err();
+    assert_eq!(e.reason, Reason::RequestExpired);
+    let horizon = d.state.request_log().forgotten_through();
+    assert!(
+        !d.run_seen(&t, "fresh", Some(horizon), Command::CreatePort(port_cmd(s)))
+            .unwrap()
+            .replayed
+    );
+    // Server-generated ids are new by construction.
+    assert!(d
+        .run_seen(&t, "srv-1", None, Command::CreatePort(port_cmd(s)))
+        .is_ok());
+    // The horizon survives a snapshot.
+    let mut bytes = Vec::new();
+    d.state.write_snapshot(&mut bytes).unwrap();
+    let back = prismnet_state::State::read_snapshot(&bytes[..]).unwrap();
+    assert_eq!(
+        back.request_log().forgotten_through(),
+        d.state.request_log().forgotten_through()
+    );
+}
+
+/// Under a steady load of new requests, each retried at once and once more after
+/// eviction: a retry answers its first outcome while remembered, `request_expired`
+/// after; no request ever applies twice.
+#[test]
+fn retries_never_apply_twice_across_eviction() {
+    let mut d = Driver::default();
+    d.ok(
+        &ADMIN,
+        Command::UpdateSettings(SettingsPatch {
+            request_id_retention: Some(50),
+            ..Default::default()
+        }),
+    );
+    let t = tenant("a");
+    let v = d.vpc(&t, "a", &["10.0.0.0/16"]);
+    let s = d.subnet(&t, v, Some("10.0.0.0/20"), None);
+    let mut sent: Vec<(String, u64, Id)> = Vec::new();
+    let (mut replayed, mut expired) = (0, 0);
+    for i in 0..400 {
+        let rid = format!("load-{i}");
+        let seen = d.index;
+        let first = d
+            .run_seen(&t, &rid, Some(seen), Command::CreatePort(port_cmd(s)))
+            .unwrap();
+        let retry = d
+            .run_seen(&t, &rid, Some(seen), Command::CreatePort(port_cmd(s)))
+            .unwrap();
+        assert!(retry.replayed && retry.outcome == first.outcome);
+        sent.push((rid, seen, created_id(&first)));
+        // Every 10th step, retry the request of step i/2: remembered early on,
+        // evicted once more than the retention (50) requests came after it.
+        if i % 10 == 9 {
+            let (rid, seen, id) = sent[i / 2].clone();
+            let before = d.state.port_count();
+            match d.run_seen(&t, &rid, Some(seen), Command::CreatePort(port_cmd(s))) {
+                Ok(a) => {
+                    assert!(a.replayed, "{rid} applied twice");
+                    assert_eq!(created_id(&a), id);
+                    replayed += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.reason, Reason::RequestExpired);
+                    expired += 1;
+                }
+            }
+            assert_eq!(d.state.port_count(), before);
+        }
+    }
+    assert!(replayed > 0 && expired > 0, "{replayed} {expired}");
+    assert!(d.state.request_log().len() <= 50);
 }
 
 #[test]
@@ -1181,6 +1283,7 @@ fn a_batch_applies_like_separate_entries() {
             actor: t.clone(),
             request_id: rid.into(),
             command: c,
+            seen_index: None,
         },
         stamp: prismnet_state::Stamp { time_ms: 7 },
     };
@@ -1214,4 +1317,27 @@ fn a_batch_applies_like_separate_entries() {
         .map(|p| p.ipv4.unwrap().to_string())
         .collect();
     assert_eq!(ips, ["10.0.0.2", "10.0.0.3"]);
+}
+
+/// - The first SetIncarnation applied names the cluster; later ones (another
+///   leader's proposal) change nothing and answer the one in effect.
+/// - Only admins may send it, and 0 is not an incarnation.
+#[test]
+fn incarnation_is_set_once() {
+    let mut d = Driver::default();
+    assert_eq!(d.state.incarnation(), None);
+    let set = |i| Command::SetIncarnation { incarnation: i };
+    assert_eq!(d.err(&tenant("a"), set(5)).reason, Reason::AdminOnly);
+    assert_eq!(d.err(&ADMIN, set(0)).reason, Reason::InvalidArgument);
+    let first = d.ok(&ADMIN, set(5));
+    assert_eq!(
+        first.outcome,
+        prismnet_state::Outcome::Incarnation { incarnation: 5 }
+    );
+    let second = d.ok(&ADMIN, set(9));
+    assert_eq!(
+        second.outcome,
+        prismnet_state::Outcome::Incarnation { incarnation: 5 }
+    );
+    assert_eq!(d.state.incarnation(), Some(5));
 }

@@ -18,7 +18,11 @@ impl ExternalNetworkService for Service {
         let actor = self.ctx.actor(req.metadata())?;
         let r = req.get_ref();
         let cmd = Command::CreateExternalNetwork(convert::external_network::create(r)?);
-        match view(self.ctx.write(actor, &r.request_id, cmd).await?)? {
+        match view(
+            self.ctx
+                .write(req.metadata(), actor, &r.request_id, cmd)
+                .await?,
+        )? {
             View::ExternalNetwork(n) => Ok(Response::new(to_proto(&n))),
             v => Err(wrong_view(v)),
         }
@@ -69,7 +73,9 @@ impl ExternalNetworkService for Service {
         let cmd = Command::DeleteExternalNetwork {
             network_id: convert::id("id", &r.id)?,
         };
-        self.ctx.write(actor, &r.request_id, cmd).await?;
+        self.ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(v1::DeleteExternalNetworkResponse {}))
     }
 }

@@ -37,7 +37,9 @@ impl FloatingIpService for Service {
             associate,
         };
         Ok(Response::new(fip_view(view(
-            self.ctx.write(actor, &r.request_id, cmd).await?,
+            self.ctx
+                .write(req.metadata(), actor, &r.request_id, cmd)
+                .await?,
         )?)?))
     }
 
@@ -90,7 +92,9 @@ impl FloatingIpService for Service {
             fixed_ip: convert::opt_ip("fixed_ip_address", &r.fixed_ip_address)?,
         };
         Ok(Response::new(fip_view(view(
-            self.ctx.write(actor, &r.request_id, cmd).await?,
+            self.ctx
+                .write(req.metadata(), actor, &r.request_id, cmd)
+                .await?,
         )?)?))
     }
 
@@ -104,7 +108,9 @@ impl FloatingIpService for Service {
             fip_id: convert::id("floating_ip_id", &r.floating_ip_id)?,
         };
         Ok(Response::new(fip_view(view(
-            self.ctx.write(actor, &r.request_id, cmd).await?,
+            self.ctx
+                .write(req.metadata(), actor, &r.request_id, cmd)
+                .await?,
         )?)?))
     }
 
@@ -116,6 +122,7 @@ impl FloatingIpService for Service {
         let r = req.get_ref();
         self.ctx
             .write(
+                req.metadata(),
                 actor,
                 &r.request_id,
                 Command::DeleteFloatingIp {

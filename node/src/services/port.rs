@@ -83,6 +83,7 @@ impl PortService for Service {
         let applied = self
             .ctx
             .write(
+                req.metadata(),
                 actor,
                 &r.request_id,
                 Command::CreatePort(convert::port::create(r)?),
@@ -108,7 +109,10 @@ impl PortService for Service {
             port_id: convert::id("port_id", &r.port_id)?,
             host: r.host.clone(),
         };
-        let applied = self.ctx.write(actor, &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(self.port_answer(view(applied)?)?.1))
     }
 
@@ -121,6 +125,7 @@ impl PortService for Service {
         let applied = self
             .ctx
             .write(
+                req.metadata(),
                 actor,
                 &r.request_id,
                 Command::UpdatePort(convert::port::update(r)?),
@@ -137,6 +142,7 @@ impl PortService for Service {
         let r = req.get_ref();
         self.ctx
             .write(
+                req.metadata(),
                 actor,
                 &r.request_id,
                 Command::DeletePort {

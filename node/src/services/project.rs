@@ -76,7 +76,11 @@ impl ProjectService for Service {
             scope: convert::scope(&r.org, &r.project)?,
             quotas: convert::project::quota_patch(quotas),
         };
-        match view(self.ctx.write(actor, &r.request_id, cmd).await?)? {
+        match view(
+            self.ctx
+                .write(req.metadata(), actor, &r.request_id, cmd)
+                .await?,
+        )? {
             View::Project(p) => Ok(Response::new(project(&p))),
             v => Err(wrong_view(v)),
         }

@@ -35,7 +35,10 @@ impl SecurityGroupService for Service {
                 .map(convert::security_group::rule)
                 .collect::<Result<_, _>>()?,
         };
-        let applied = self.ctx.write(actor, &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(group_view(view(applied)?)?))
     }
 
@@ -107,7 +110,9 @@ impl SecurityGroupService for Service {
         let cmd = Command::DeleteSecurityGroup {
             group_id: convert::id("id", &r.id)?,
         };
-        self.ctx.write(actor, &r.request_id, cmd).await?;
+        self.ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(v1::DeleteSecurityGroupResponse {}))
     }
 
@@ -125,7 +130,10 @@ impl SecurityGroupService for Service {
             group_id: convert::id("security_group_id", &r.security_group_id)?,
             rule: convert::security_group::rule(spec)?,
         };
-        let applied = self.ctx.write(actor, &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         let rule_id = match applied.outcome {
             Outcome::RuleAdded { rule_id, .. } => rule_id.to_string(),
             _ => String::new(),
@@ -148,7 +156,10 @@ impl SecurityGroupService for Service {
             group_id: convert::id("security_group_id", &r.security_group_id)?,
             rule_id: convert::id("rule_id", &r.rule_id)?,
         };
-        let applied = self.ctx.write(actor, &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(group_view(view(applied)?)?))
     }
 }

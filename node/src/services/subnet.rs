@@ -35,7 +35,10 @@ impl SubnetService for Service {
         let actor = self.ctx.actor(req.metadata())?;
         let r = req.get_ref();
         let cmd = Command::CreateSubnet(convert::subnet::create(r)?);
-        let applied = self.ctx.write(actor.clone(), &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor.clone(), &r.request_id, cmd)
+            .await?;
         Ok(Response::new(self.subnet_answer(&actor, view(applied)?)?))
     }
 
@@ -85,7 +88,10 @@ impl SubnetService for Service {
         let actor = self.ctx.actor(req.metadata())?;
         let r = req.get_ref();
         let cmd = Command::UpdateSubnet(convert::subnet::update(r)?);
-        let applied = self.ctx.write(actor.clone(), &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor.clone(), &r.request_id, cmd)
+            .await?;
         Ok(Response::new(self.subnet_answer(&actor, view(applied)?)?))
     }
 
@@ -98,7 +104,9 @@ impl SubnetService for Service {
         let cmd = Command::DeleteSubnet {
             subnet_id: convert::id("id", &r.id)?,
         };
-        self.ctx.write(actor, &r.request_id, cmd).await?;
+        self.ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(v1::DeleteSubnetResponse {}))
     }
 }

@@ -26,6 +26,7 @@ impl VpcService for Service {
         let applied = self
             .ctx
             .write(
+                req.metadata(),
                 actor,
                 &r.request_id,
                 Command::CreateVpc(convert::vpc::create(r)?),
@@ -77,6 +78,7 @@ impl VpcService for Service {
         let applied = self
             .ctx
             .write(
+                req.metadata(),
                 actor,
                 &r.request_id,
                 Command::UpdateVpc(convert::vpc::update(r)?),
@@ -96,7 +98,10 @@ impl VpcService for Service {
             network_id: convert::id("external_network_id", &r.external_network_id)?,
             enable_snat: r.enable_snat,
         };
-        let applied = self.ctx.write(actor, &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(vpc_view(view(applied)?)?))
     }
 
@@ -109,7 +114,10 @@ impl VpcService for Service {
         let cmd = Command::ClearVpcGateway {
             vpc_id: convert::id("vpc_id", &r.vpc_id)?,
         };
-        let applied = self.ctx.write(actor, &r.request_id, cmd).await?;
+        let applied = self
+            .ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
         Ok(Response::new(vpc_view(view(applied)?)?))
     }
 
@@ -121,6 +129,7 @@ impl VpcService for Service {
         let r = req.get_ref();
         self.ctx
             .write(
+                req.metadata(),
                 actor,
                 &r.request_id,
                 Command::DeleteVpc {

@@ -4,7 +4,8 @@
 //! 1. the log index must be above the last one applied (a regression is a bug in the
 //!    caller and stops the process: guessing would fork the replicas);
 //! 2. the request id is looked up: a repeat returns the first outcome, a reuse with
-//!    a different command is refused;
+//!    a different command is refused, and an id that may have been applied before
+//!    its record was evicted is refused as `request_expired` (`request_log.rs`);
 //! 3. the command's own file (`vpc.rs`, `port.rs`, ...) checks everything first and
 //!    only then changes state, so a rejected command changes nothing;
 //! 4. the outcome is recorded under the request id.
@@ -115,6 +116,20 @@ impl State {
                 view,
             });
         }
+        if self.requests.may_have_forgotten(request.seen_index) {
+            return Err(StateError::new(
+                Reason::RequestExpired,
+                format!(
+                    "request id '{}' is not remembered, and its first attempt (after index \
+                     {}) is older than what this cluster remembers (records up to index {} \
+                     are forgotten): it may or may not have been applied; look the resource \
+                     up (by name or device id) instead of retrying",
+                    request.request_id,
+                    request.seen_index.unwrap_or(0),
+                    self.requests.forgotten_through()
+                ),
+            ));
+        }
 
         let mut ctx = Ctx {
             actor: &request.actor,
@@ -195,6 +210,7 @@ impl State {
                 self.disassociate_floating_ip(ctx, *fip_id)
             }
             Command::DeleteFloatingIp { fip_id } => self.delete_floating_ip(ctx, *fip_id),
+            Command::SetIncarnation { incarnation } => self.set_incarnation(ctx, *incarnation),
         }
     }
 
@@ -206,6 +222,7 @@ impl State {
             Outcome::SettingsUpdated => return Some(View::Settings(self.settings.clone())),
             Outcome::QuotasSet { scope } => return self.project_view(scope).map(View::Project),
             Outcome::RuleAdded { group_id, .. } => (Kind::SecurityGroup, *group_id),
+            Outcome::Incarnation { .. } => return None,
         };
         match kind {
             Kind::Vpc => self.vpcs.get(&id).cloned().map(View::Vpc),

@@ -1,4 +1,7 @@
-//! UpdateSettings and SetQuotas: admin-only cluster configuration.
+//! UpdateSettings, SetQuotas and SetIncarnation: admin-only cluster configuration.
+//!
+//! Invariants enforced here:
+//! - the incarnation, once set, never changes (first writer wins).
 
 use super::Ctx;
 use crate::command::{Outcome, QuotasPatch};
@@ -115,5 +118,19 @@ impl State {
         Ok(Outcome::QuotasSet {
             scope: scope.clone(),
         })
+    }
+
+    pub(super) fn set_incarnation(&mut self, ctx: &mut Ctx, incarnation: u128) -> Result<Outcome> {
+        State::require_admin(ctx.actor, "naming the cluster's incarnation")?;
+        if incarnation == 0 {
+            return Err(StateError::new(
+                Reason::InvalidArgument,
+                "an incarnation must not be 0",
+            ));
+        }
+        // Several leaders may each propose one (each term's first leader does while
+        // none is set); the first applied stays, the others learn it.
+        let incarnation = *self.incarnation.get_or_insert(incarnation);
+        Ok(Outcome::Incarnation { incarnation })
     }
 }

@@ -44,10 +44,24 @@ impl Driver {
         self.run_with_id(actor, &rid, command)
     }
 
+    /// Applies a new request with this id, from a client that has seen every
+    /// index applied so far.
     pub fn run_with_id(
         &mut self,
         actor: &Actor,
         request_id: &str,
+        command: Command,
+    ) -> Result<Applied, StateError> {
+        self.run_seen(actor, request_id, Some(self.index), command)
+    }
+
+    /// Applies a request whose client had seen `seen_index` before its first
+    /// attempt (a retry passes its first attempt's value).
+    pub fn run_seen(
+        &mut self,
+        actor: &Actor,
+        request_id: &str,
+        seen_index: Option<u64>,
         command: Command,
     ) -> Result<Applied, StateError> {
         self.index += 1;
@@ -56,6 +70,7 @@ impl Driver {
                 actor: actor.clone(),
                 request_id: request_id.to_string(),
                 command,
+                seen_index,
             },
             stamp: Stamp {
                 time_ms: 1_700_000_000_000 + self.index,
