@@ -57,6 +57,9 @@ pub mod reasons {
     pub const COMMIT_TIMEOUT: &str = "commit_timeout";
     /// FAILED_PRECONDITION: the call needs the OVN driver, which this cluster runs without.
     pub const OVN_DRIVER_OFF: &str = "ovn_driver_off";
+    /// FAILED_PRECONDITION: NB's fence names an owner this leader may not replace
+    /// (`prismctl ovn takeover --force` replaces it).
+    pub const OVN_FENCED_OUT: &str = "ovn_fenced_out";
     /// FAILED_PRECONDITION: Raft refused the membership change (e.g. one in progress).
     pub const MEMBERSHIP_CHANGE_REFUSED: &str = "membership_change_refused";
     /// INVALID_ARGUMENT: catch-all for malformed requests without a sharper reason.

@@ -2,15 +2,25 @@
 //! (`prismnet_ovn::OvnDriver`), every node probes whether it can reach NB, and a
 //! leader that cannot reach NB gives way to a follower that can.
 //!
-//! Leader-only: the reconciler runs for exactly one (node, term) pair and is stopped
-//! the moment this node stops leading at that term. The fence in NB (epoch = term)
-//! makes a deposed leader's late writes fail even if it has not noticed yet.
+//! Leader-only: the reconciler runs for exactly one (term, node) pair and is stopped
+//! the moment this node stops leading at that term. Its epoch is (term, node id,
+//! the cluster's incarnation): see `prismnet_ovn::reconcile::fence` for why each of
+//! the three. The fence in NB makes a deposed leader's late writes fail even if it
+//! has not noticed yet; the driver claims and writes only after [`RaftLeadership`]
+//! confirmed the leadership with a read-index barrier, so a new leader's first pass
+//! sees every committed entry.
+//!
+//! The incarnation is named by the first leader that finds none in the state: it
+//! proposes `SetIncarnation` with a random value; the first one applied stays.
 //!
 //! Handoff (openraft 0.9 has no leadership transfer): each follower that reaches NB
 //! asks the leader's ClusterStatus once a second; when the leader has reported
 //! `ovn_nb_connected = false` for [`HANDOFF_AFTER`], the follower starts an election
 //! (`trigger_elect`). Followers wait an extra second per node id so the lowest id
 //! tries first, and a new leader is accepted only if its log is current, as always.
+//! A leader fenced out by a newer owner (`ovn_fenced_out`) reaches NB: that is no
+//! outage, and a new leader would be fenced out the same way, so it never triggers
+//! a handoff.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -18,12 +28,11 @@ use std::time::{Duration, Instant};
 
 use prismnet_api::v1;
 use prismnet_ovn::ovsdb::Client;
-use prismnet_ovn::reconcile::fence::FenceError;
-use prismnet_ovn::{DriverConfig, DriverError, LeaderExit, OvnDriver, StateSource};
+use prismnet_ovn::reconcile::BoxFuture;
+use prismnet_ovn::{DriverConfig, DriverError, Epoch, Leadership, OvnDriver, StateSource};
 use prismnet_raft::RaftNode;
-use prismnet_state::State;
-use tokio::sync::Notify;
-use tracing::{error, info, warn};
+use prismnet_state::{Actor, Command, Outcome, Request, State};
+use tracing::{info, warn};
 
 /// How long the leader must have reported NB lost before a follower takes over.
 /// The leader only reports it after its own echo probe gave up (4-6 s of
@@ -37,6 +46,10 @@ pub const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Bound on one NB probe connection attempt and one status call to the leader.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound on one leadership confirmation (a quorum round, then the wait for the
+/// local apply to reach the read index). A leader that cannot confirm within it
+/// writes nothing and asks again.
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct Ovn {
     pub driver: OvnDriver,
@@ -44,10 +57,37 @@ pub struct Ovn {
     /// This node's own reachability of NB as a follower (the leader uses the
     /// driver's status).
     probe_ok: AtomicBool,
-    /// Woken by an operator takeover so an idle leader claims NB again.
-    takeover: Notify,
     /// Token for asking the leader's status when tokens are configured.
     token: Option<String>,
+}
+
+/// The driver's view of this node's Raft leadership at one term.
+struct RaftLeadership {
+    raft: Arc<RaftNode>,
+    epoch: Epoch,
+}
+
+impl Leadership for RaftLeadership {
+    fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// A read-index barrier (openraft's `ensure_linearizable`: a quorum confirms
+    /// this leader, and the local apply reaches the commit index, which includes
+    /// this term's first entry), and still leading at the same term afterwards.
+    fn confirm(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let term = self.epoch.term;
+            if self.raft.leader_term() != Some(term) {
+                return false;
+            }
+            let barrier = self.raft.read_linearizable(|_| ());
+            match tokio::time::timeout(CONFIRM_TIMEOUT, barrier).await {
+                Ok(Ok(())) => self.raft.leader_term() == Some(term),
+                Ok(Err(_)) | Err(_) => false,
+            }
+        })
+    }
 }
 
 impl Ovn {
@@ -64,7 +104,6 @@ impl Ovn {
             driver,
             raft,
             probe_ok: AtomicBool::new(false),
-            takeover: Notify::new(),
             token,
         });
         tokio::spawn(ovn.clone().supervise());
@@ -87,9 +126,9 @@ impl Ovn {
         Arc::new(move |f: &mut dyn FnMut(&State)| raft.read_stale(|s| f(s)))
     }
 
-    /// Lets an idle leader (refused by a newer epoch) claim NB again.
-    pub fn notify_takeover(&self) {
-        self.takeover.notify_waiters();
+    /// Whether this node leads but NB's fence names an owner it may not replace.
+    pub fn fenced_out(&self) -> bool {
+        self.raft.leader_term().is_some() && self.driver.status().fence_state().is_fenced_out()
     }
 
     async fn supervise(self: Arc<Self>) {
@@ -101,52 +140,82 @@ impl Ovn {
                 }
                 continue;
             };
-            info!(term, "leading: starting the OVN NB driver");
+            let Some(incarnation) = self.incarnation().await else {
+                tokio::time::sleep(RESTART_DELAY).await;
+                continue;
+            };
+            let epoch = Epoch {
+                term,
+                node: self.raft.id(),
+                incarnation,
+            };
+            info!(%epoch, "leading: starting the OVN NB driver");
+            let leadership = Arc::new(RaftLeadership {
+                raft: self.raft.clone(),
+                epoch,
+            });
             let stop = leadership_ends(self.raft.clone(), term);
             let result = self
                 .driver
                 .run_leader(
-                    term,
+                    leadership,
                     self.state_source(),
                     self.raft.subscribe_applied(),
                     stop,
                 )
                 .await;
             match result {
-                Ok(LeaderExit::Stopped) => info!(
-                    term,
-                    "no longer leading at this term: OVN NB driver stopped"
-                ),
-                Ok(LeaderExit::FenceLost { stored }) => {
-                    warn!(
-                        term,
-                        ?stored,
-                        "another leader claimed OVN NB; this node stops writing it"
-                    );
-                    self.idle(term).await;
-                }
-                Err(DriverError::Fence(FenceError::Newer { .. })) => {
-                    error!(
-                        term,
-                        error = %result.as_ref().err().map(ToString::to_string).unwrap_or_default(),
-                        "OVN NB is owned by a newer epoch (a re-created or restored cluster?); not writing it. \
-                         An operator can take it over with `prismctl ovn takeover --force`"
-                    );
-                    self.idle(term).await;
-                }
+                Ok(()) => info!(%epoch, "no longer leading at this term: OVN NB driver stopped"),
                 Err(e) => {
-                    warn!(term, error = %e, "OVN NB driver failed; restarting it");
+                    warn!(%epoch, error = %e, "OVN NB driver failed; restarting it");
                     tokio::time::sleep(RESTART_DELAY).await;
                 }
             }
         }
     }
 
-    /// Waits until leadership at `term` ends or an operator takeover happened.
-    async fn idle(&self, term: u64) {
-        tokio::select! {
-            () = leadership_ends(self.raft.clone(), term) => {}
-            () = self.takeover.notified() => info!(term, "takeover: driving OVN NB again"),
+    /// The cluster's incarnation; as leader, names one if the state has none.
+    /// None when that write failed (no longer leading, no quorum): try again.
+    async fn incarnation(&self) -> Option<u128> {
+        if let Some(i) = self.raft.read_stale(State::incarnation) {
+            return Some(i);
+        }
+        let proposed = loop {
+            let i: u128 = uuid::Uuid::new_v4().as_u128();
+            if i != 0 {
+                break i;
+            }
+        };
+        let request = Request {
+            actor: Actor::Admin,
+            request_id: format!("incarnation-{}", uuid::Uuid::new_v4()),
+            command: Command::SetIncarnation {
+                incarnation: proposed,
+            },
+            seen_index: None,
+        };
+        match self.raft.write(request).await {
+            Ok(Ok(applied)) => match applied.outcome {
+                Outcome::Incarnation { incarnation } => {
+                    info!(
+                        incarnation = format!("{incarnation:032x}"),
+                        "cluster incarnation"
+                    );
+                    Some(incarnation)
+                }
+                other => {
+                    warn!(?other, "unexpected outcome of SetIncarnation");
+                    None
+                }
+            },
+            Ok(Err(e)) => {
+                warn!(error = %e, "naming the cluster incarnation was refused");
+                None
+            }
+            Err(e) => {
+                warn!(error = %e, "naming the cluster incarnation failed; retrying");
+                None
+            }
         }
     }
 
@@ -195,6 +264,7 @@ impl Ovn {
     }
 
     /// What the leader says of its own NB connection (None: no leader or no answer).
+    /// A fenced-out leader counts as reaching NB: it does.
     async fn leader_reaches_nb(&self) -> Option<bool> {
         let st = self.raft.status();
         let leader = st.leader_id?;
@@ -221,7 +291,7 @@ impl Ovn {
                 .find(|n| n.id == leader)?
                 .health
                 .as_ref()
-                .map(|h| h.ovn_nb_connected)
+                .map(|h| h.ovn_nb_connected || h.ovn_fenced_out)
         };
         tokio::time::timeout(PROBE_TIMEOUT, call)
             .await

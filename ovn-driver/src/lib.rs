@@ -13,7 +13,10 @@ pub mod ovsdb;
 pub mod reconcile;
 pub mod translate;
 
-pub use reconcile::{DriverConfig, DriverError, DriverStatus, LeaderExit, OvnDriver, StateSource};
+pub use reconcile::{
+    DriverConfig, DriverError, DriverStatus, Epoch, Leadership, OvnDriver, StateSource,
+    Unconditional,
+};
 
 #[cfg(feature = "testing")]
 pub mod testing;

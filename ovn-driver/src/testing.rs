@@ -283,6 +283,63 @@ impl NbCluster {
 
 /// A client config for tests against the servers above: the NB database,
 /// short backoff so failovers are quick.
+/// The incarnation test epochs carry.
+pub const TEST_INCARNATION: u128 = 0x7e57_0000_0000_0000_0000_0000_0000_0001;
+
+/// The epoch of a test leader (node `node` leading in `term`).
+pub fn epoch(term: u64, node: u64) -> crate::reconcile::Epoch {
+    crate::reconcile::Epoch {
+        term,
+        node,
+        incarnation: TEST_INCARNATION,
+    }
+}
+
+/// A test leadership whose confirmation an explicit gate decides: open, it
+/// confirms at once; closed, `confirm` waits up to 100 ms and says no, as a
+/// leader would that has no quorum, or whose read-index barrier has not passed.
+pub struct GatedLeadership {
+    epoch: crate::reconcile::Epoch,
+    open: tokio::sync::watch::Sender<bool>,
+    confirms: std::sync::atomic::AtomicU64,
+}
+
+impl GatedLeadership {
+    pub fn new(epoch: crate::reconcile::Epoch, open: bool) -> GatedLeadership {
+        GatedLeadership {
+            epoch,
+            open: tokio::sync::watch::channel(open).0,
+            confirms: Default::default(),
+        }
+    }
+
+    pub fn set_open(&self, open: bool) {
+        self.open.send_replace(open);
+    }
+
+    /// How many times the driver asked.
+    pub fn confirms(&self) -> u64 {
+        self.confirms.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl crate::reconcile::Leadership for GatedLeadership {
+    fn epoch(&self) -> crate::reconcile::Epoch {
+        self.epoch
+    }
+
+    fn confirm(&self) -> crate::reconcile::BoxFuture<'_, bool> {
+        self.confirms
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut rx = self.open.subscribe();
+        Box::pin(async move {
+            tokio::time::timeout(Duration::from_millis(100), rx.wait_for(|o| *o))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        })
+    }
+}
+
 pub fn nb_config(remotes: &[String]) -> crate::ovsdb::ClientConfig {
     let remotes = remotes
         .iter()

@@ -67,7 +67,11 @@ async fn ovn_trace_connectivity_isolation_acls_routing() {
     let c1 = t.port(sc);
     assert_eq!(c1.ipv4, a1.ipv4, "same CIDR, same first address");
 
-    let leader = Leader::start(config(&[stack.nb.unix_remote()]), 1, &t.state);
+    let leader = Leader::start(
+        config(&[stack.nb.unix_remote()]),
+        prismnet_ovn::testing::epoch(1, 1),
+        &t.state,
+    );
     leader.wait_synced(t.index()).await;
     if let Err(e) = stack.wait_northd() {
         panic!(

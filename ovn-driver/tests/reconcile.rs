@@ -6,26 +6,14 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use prismnet_ovn::nb::Table;
-use prismnet_ovn::ovsdb::{Error, Insert, Value};
-use prismnet_ovn::reconcile::{fence, DriverError, FenceError, FenceState, LeaderExit, Stored};
+use prismnet_ovn::ovsdb::{Insert, Value};
+use prismnet_ovn::reconcile::{fence, FenceState};
+use prismnet_ovn::testing::epoch;
 use prismnet_ovn::testing::{nbctl, NbCluster, OvsdbServer};
 use prismnet_ovn::translate::translate;
 use prismnet_state::command::UpdatePort;
 use prismnet_state::model::Protocol;
 use prismnet_state::Command;
-
-/// Polls until the driver's own diff is empty (NB equals the state).
-async fn until_no_drift(leader: &Leader, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let drift = leader.driver.diff(&*leader.state).await.expect("diff");
-        if drift.changes.is_empty() {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < within, "still drifting:\n{drift}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// - Every resource kind created, updated and deleted reaches NB exactly:
 ///   the driver's independent read-back diff is empty after each step, and
@@ -37,7 +25,7 @@ async fn create_update_delete_reach_nb_exactly() {
     let remotes = vec![server.unix_remote()];
     let mut t = full_topology();
     let started = Instant::now();
-    let leader = Leader::start(config(&remotes), 3, &t.state);
+    let leader = Leader::start(config(&remotes), epoch(3, 1), &t.state);
     leader.wait_synced(t.index()).await;
     let first_sync = started.elapsed();
     until_no_drift(&leader, SYNC_TIMEOUT).await;
@@ -48,7 +36,7 @@ async fn create_update_delete_reach_nb_exactly() {
         assert_eq!(owned_rows(&c, table).await.len(), want, "{table}");
     }
     let st = leader.driver.status();
-    assert_eq!(st.fence_state(), FenceState::Held { epoch: 3 });
+    assert_eq!(st.fence_state(), FenceState::Held { epoch: epoch(3, 1) });
     assert!(st.nb_connected());
     for (kind, id) in model.resources() {
         assert_eq!(
@@ -146,7 +134,7 @@ async fn create_update_delete_reach_nb_exactly() {
         "first full sync of {} rows: {first_sync:?}; last pass {stats:?}",
         model.len()
     );
-    assert_eq!(leader.stop().await.unwrap(), LeaderExit::Stopped);
+    leader.stop().await.unwrap();
 }
 
 /// - Foreign rows (made with ovn-nbctl, and rows of another PrismNET
@@ -225,7 +213,7 @@ async fn foreign_rows_are_never_touched() {
     assert!(before.len() >= 11, "{}", before.len());
 
     let mut t = full_topology();
-    let leader = Leader::start(config(&remotes), 1, &t.state);
+    let leader = Leader::start(config(&remotes), epoch(1, 1), &t.state);
     leader.wait_synced(t.index()).await;
     until_no_drift(&leader, SYNC_TIMEOUT).await;
     let p = t.state.ports().next().unwrap().id;
@@ -249,7 +237,7 @@ async fn foreign_rows_are_never_touched() {
     assert_eq!(
         ids.map_get(&fence::epoch_key(CLUSTER))
             .and_then(|a| a.as_str()),
-        Some("1")
+        Some(epoch(1, 1).to_string().as_str())
     );
     leader.stop().await.unwrap();
 }
@@ -264,7 +252,7 @@ async fn drift_is_repaired_promptly() {
     let remotes = vec![server.unix_remote()];
     let nb = server.unix_remote();
     let t = full_topology();
-    let leader = Leader::start(config(&remotes), 1, &t.state);
+    let leader = Leader::start(config(&remotes), epoch(1, 1), &t.state);
     leader.wait_synced(t.index()).await;
     let port = t.state.ports().next().unwrap().clone();
     let subnet = port.subnet_id;
@@ -310,94 +298,6 @@ fn drop_pg_name() -> String {
     prismnet_ovn::translate::names::drop_port_group(CLUSTER)
 }
 
-/// - Leader A (epoch 5) syncs. Leader B (epoch 7) claims: A sees the fence
-///   move and returns FenceLost; a write guarded by epoch 5 fails atomically
-///   (nothing of it commits).
-/// - A driver with epoch 6 refuses to claim over 7 and says so in status.
-/// - `takeover(6, force)` claims anyway; B then loses the fence.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fencing_with_two_drivers() {
-    init_logs();
-    let server = OvsdbServer::start_standalone().expect("ovsdb-server");
-    let remotes = vec![server.unix_remote()];
-    let t = full_topology();
-    let mut a = Leader::start(config(&remotes), 5, &t.state);
-    a.wait_synced(t.index()).await;
-
-    let mut t2 = full_topology();
-    let first = t2.state.subnets().next().unwrap().id;
-    t2.port(first);
-    let mut b = Leader::start(config(&remotes), 7, &t2.state);
-    b.wait_synced(t2.index()).await;
-    assert_eq!(
-        a.exit().await.unwrap(),
-        LeaderExit::FenceLost {
-            stored: Stored::Epoch(7)
-        }
-    );
-    assert!(matches!(
-        a.driver.status().fence_state(),
-        FenceState::Lost { epoch: 5, .. }
-    ));
-
-    // A deposed leader's write fails as a whole.
-    let c = client(&remotes).await;
-    let err = c
-        .transact(&[
-            fence::guard(CLUSTER, 5),
-            Insert::new("Logical_Switch")
-                .value("name", "from-deposed-leader")
-                .into(),
-        ])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&err, Error::Transaction(t) if t.op_index == Some(0)),
-        "{err}"
-    );
-    let all = dump(&c).await;
-    assert!(!all
-        .values()
-        .any(|r| r.get("name").and_then(Value::as_str) == Some("from-deposed-leader")));
-
-    // A lower epoch cannot claim.
-    let mut low = Leader::start(config(&remotes), 6, &t.state);
-    let r = low.exit().await;
-    assert!(
-        matches!(
-            r,
-            Err(DriverError::Fence(FenceError::Newer {
-                stored: 7,
-                ours: 6,
-                ..
-            }))
-        ),
-        "{r:?}"
-    );
-    assert!(matches!(
-        low.driver.status().fence_state(),
-        FenceState::Refused { epoch: 6, .. }
-    ));
-    // NB still holds B's rows (B's extra port), untouched by A or the refused one.
-    until_no_drift(&b, Duration::from_secs(5)).await;
-
-    // Forced takeover wins; B notices and stops.
-    let claimed = low.driver.takeover(6, true).await.expect("takeover");
-    assert_eq!(claimed.previous, Stored::Epoch(7));
-    assert_eq!(
-        b.exit().await.unwrap(),
-        LeaderExit::FenceLost {
-            stored: Stored::Epoch(6)
-        }
-    );
-    assert_eq!(fence::read(&c, CLUSTER).await.unwrap(), Stored::Epoch(6));
-    // Without force, a lower term is refused by takeover too.
-    assert!(matches!(
-        low.driver.takeover(2, false).await,
-        Err(DriverError::Fence(FenceError::Newer { .. }))
-    ));
-}
-
 /// - NB is killed while the leader runs; the state changes meanwhile.
 /// - Status shows NB unreachable; after NB restarts the change lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -406,7 +306,7 @@ async fn survives_nb_restart() {
     let mut server = OvsdbServer::start_standalone().expect("ovsdb-server");
     let remotes = vec![server.unix_remote()];
     let mut t = full_topology();
-    let leader = Leader::start(config(&remotes), 1, &t.state);
+    let leader = Leader::start(config(&remotes), epoch(1, 1), &t.state);
     leader.wait_synced(t.index()).await;
     server.kill();
     let subnet = t.state.subnets().next().unwrap().id;
@@ -438,7 +338,7 @@ async fn clustered_nb_leader_killed() {
     let mut cluster = NbCluster::start(3).expect("cluster");
     let remotes = cluster.tcp_remotes();
     let mut t = full_topology();
-    let leader = Leader::start(config(&remotes), 1, &t.state);
+    let leader = Leader::start(config(&remotes), epoch(1, 1), &t.state);
     leader.wait_synced(t.index()).await;
     let nb_leader = cluster.wait_for_leader(None).expect("leader");
     cluster.members[nb_leader].kill();
@@ -499,7 +399,7 @@ async fn steady_state_is_quiet() {
         c.security_groups = Some(vec![GroupRef::Name(format!("sg{}", i % 4))]);
         t.port_with(c);
     }
-    let leader = Leader::start(config(&remotes), 3, &t.state);
+    let leader = Leader::start(config(&remotes), epoch(3, 1), &t.state);
     leader.wait_synced(t.index()).await;
     until_no_drift(&leader, SYNC_TIMEOUT).await;
     // Let the echo of the last pass arrive, then watch for a while.

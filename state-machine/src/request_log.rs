@@ -23,6 +23,7 @@
 //! - `seen_index < forgotten_through`: it may have been applied and forgotten, so it
 //!   is refused with `request_expired`, a definite answer that changes nothing and
 //!   tells the caller to look the resource up instead of guessing.
+//!
 //! A fresh client learns a recent index from its first answer (every answer carries
 //! the node's applied index), so only requests whose first attempt is older than
 //! the retention meet the refusal.

@@ -23,6 +23,10 @@ pub struct MemberOut {
     /// The member's own OVN NB connection; known for the answering node only
     /// (`null` for the others).
     pub ovn_nb_connected: Option<bool>,
+    /// The member leads and reaches NB, but NB's fence names another owner: it
+    /// writes nothing until `prismctl ovn takeover --force`. Known for the
+    /// answering node only.
+    pub ovn_fenced_out: Option<bool>,
     /// `null` when healthy.
     pub error: Option<String>,
     /// Free space of the member's data dir as the answering node knows it; `null`
@@ -97,6 +101,7 @@ impl MemberOut {
             reachable: knows.then_some(health.reachable),
             last_contact_ms_ago: health.last_contact_ms_ago,
             ovn_nb_connected: (n.id == answering).then_some(health.ovn_nb_connected),
+            ovn_fenced_out: (n.id == answering).then_some(health.ovn_fenced_out),
             error: opt(&health.error),
             disk: health.disk.map(|d| DiskOut {
                 free_bytes: d.free_bytes,
@@ -135,8 +140,11 @@ impl Row for MemberOut {
                 .map_or_else(|| "-".to_string(), super::yes_no),
             self.last_contact_ms_ago
                 .map_or_else(|| "-".to_string(), |ms| format!("{ms}ms")),
-            self.ovn_nb_connected
-                .map_or_else(|| "-".to_string(), super::yes_no),
+            match (self.ovn_nb_connected, self.ovn_fenced_out) {
+                (_, Some(true)) => "fenced out".to_string(),
+                (Some(c), _) => super::yes_no(c),
+                (None, _) => "-".to_string(),
+            },
             self.disk
                 .map(|d| d.cell())
                 .unwrap_or_else(|| "-".to_string()),
@@ -234,6 +242,7 @@ mod tests {
                 reachable: true,
                 last_contact_ms_ago: Some(12),
                 ovn_nb_connected: false,
+                ovn_fenced_out: false,
                 error: String::new(),
                 disk: None,
             }),

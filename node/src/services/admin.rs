@@ -21,9 +21,16 @@ fn role(r: Role) -> v1::NodeRole {
     }
 }
 
-/// This node's view of the cluster; `own_nb` is this node's own NB connection (it
+/// This node's own OVN NB standing: the one it can vouch for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OwnNb {
+    pub connected: bool,
+    pub fenced_out: bool,
+}
+
+/// This node's view of the cluster; `own_nb` is this node's own NB standing (it
 /// can vouch only for itself).
-pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusResponse {
+pub fn cluster_status(st: &NodeStatus, own_nb: OwnNb) -> v1::ClusterStatusResponse {
     let members = st
         .voters
         .iter()
@@ -68,7 +75,8 @@ pub fn cluster_status(st: &NodeStatus, own_nb: bool) -> v1::ClusterStatusRespons
                             .get(&id)
                             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
                     },
-                    ovn_nb_connected: id == st.id && own_nb,
+                    ovn_nb_connected: id == st.id && own_nb.connected,
+                    ovn_fenced_out: id == st.id && own_nb.fenced_out,
                     error,
                     disk: disk.map(|d| v1::DiskHealth {
                         free_bytes: d.free_bytes,
@@ -98,8 +106,11 @@ fn disk_low(d: DiskSpace) -> String {
 }
 
 impl Service {
-    fn own_nb(&self) -> bool {
-        self.ctx.ovn.as_ref().is_some_and(|o| o.nb_connected())
+    fn own_nb(&self) -> OwnNb {
+        self.ctx.ovn.as_ref().map_or(OwnNb::default(), |o| OwnNb {
+            connected: o.nb_connected(),
+            fenced_out: o.fenced_out(),
+        })
     }
 
     pub(crate) fn require_admin(

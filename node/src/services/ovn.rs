@@ -5,7 +5,7 @@ use std::sync::Arc;
 use prismnet_api::errors::{not_leader_status, reasons, status_with_reason};
 use prismnet_api::v1;
 use prismnet_api::v1::ovn_service_server::OvnService;
-use prismnet_ovn::reconcile::{Change, FenceState, Stored, SyncState};
+use prismnet_ovn::reconcile::{Change, FenceState, SyncState};
 use prismnet_ovn::DriverError;
 use tonic::{Code, Request, Response, Status};
 
@@ -13,17 +13,40 @@ use super::Service;
 use crate::ovn::Ovn;
 
 fn driver_error(e: DriverError) -> Status {
-    status_with_reason(Code::Unavailable, "ovn_nb_unavailable", e.to_string())
+    match e {
+        // A node that believes it leads but cannot confirm it (deposed, or cut from
+        // its quorum): the client library retries elsewhere and finds the leader.
+        DriverError::NotLeading => prismnet_api::errors::no_leader_status(),
+        DriverError::Fence(f @ prismnet_ovn::reconcile::FenceError::Refused { .. }) => {
+            status_with_reason(
+                Code::FailedPrecondition,
+                reasons::OVN_FENCED_OUT,
+                f.to_string(),
+            )
+        }
+        e => status_with_reason(Code::Unavailable, "ovn_nb_unavailable", e.to_string()),
+    }
 }
 
-fn fence_epoch(f: &FenceState) -> u64 {
-    match f {
-        FenceState::Idle => 0,
-        FenceState::Claiming { epoch } | FenceState::Held { epoch } => *epoch,
-        FenceState::Refused { stored, .. } | FenceState::Lost { stored, .. } => match stored {
-            Stored::Epoch(e) => *e,
-            _ => 0,
-        },
+/// The fence as the API shows it.
+fn fence(f: &FenceState, cluster: &str) -> v1::OvnFence {
+    let state = match f {
+        FenceState::Idle => v1::OvnFenceState::Idle,
+        FenceState::Confirming { .. } => v1::OvnFenceState::Confirming,
+        FenceState::Claiming { .. } => v1::OvnFenceState::Claiming,
+        FenceState::Held { .. } => v1::OvnFenceState::Held,
+        FenceState::FencedOut { .. } => v1::OvnFenceState::FencedOut,
+    };
+    let stored = match f {
+        FenceState::Held { epoch } => epoch.to_string(),
+        FenceState::FencedOut { stored, .. } => stored.value(),
+        _ => String::new(),
+    };
+    v1::OvnFence {
+        state: state as i32,
+        own_epoch: f.epoch().map(|e| e.to_string()).unwrap_or_default(),
+        stored_epoch: stored,
+        detail: f.detail(cluster).unwrap_or_default(),
     }
 }
 
@@ -84,6 +107,7 @@ impl OvnService for Service {
         let st = self.ctx.raft.status();
         let ds = ovn.driver.status();
         let states = ds.sync_states();
+        let fence_state = ds.fence_state();
         Ok(Response::new(v1::OvnStatusResponse {
             leader_id: st.leader_id.unwrap_or(0),
             nb_connected: ovn.nb_connected(),
@@ -96,7 +120,10 @@ impl OvnService for Service {
                 .map(|r| r.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
-            fence_epoch: fence_epoch(&ds.fence_state()),
+            fence_epoch: match &fence_state {
+                FenceState::Held { epoch } => epoch.term,
+                _ => 0,
+            },
             synced_index: ds.synced_index().unwrap_or(0),
             applied_index: st.applied,
             pending_objects: states
@@ -108,6 +135,7 @@ impl OvnService for Service {
                 .filter(|s| matches!(s, SyncState::Error(_)))
                 .count() as u64,
             last_reconcile_at_ms: 0,
+            fence: Some(fence(&fence_state, &ovn.driver.config().cluster_name)),
         }))
     }
 
@@ -160,21 +188,17 @@ impl OvnService for Service {
     ) -> Result<Response<v1::OvnTakeoverResponse>, Status> {
         self.require_admin(req.metadata(), "taking over OVN NB")?;
         let ovn = self.ovn()?;
+        // Followers redirect; a node that only believes it leads is caught by the
+        // driver, which confirms the leadership with a quorum before it claims.
         let term = self.leading_term()?;
-        tracing::warn!(
-            term,
-            force = req.get_ref().force,
-            "operator takeover of OVN NB"
-        );
-        let claimed = ovn
-            .driver
-            .takeover(term, req.get_ref().force)
-            .await
-            .map_err(driver_error)?;
-        ovn.notify_takeover();
+        let force = req.get_ref().force;
+        tracing::warn!(term, force, "operator takeover of OVN NB");
+        let claimed = ovn.driver.takeover(force).await.map_err(driver_error)?;
         Ok(Response::new(v1::OvnTakeoverResponse {
-            fence_epoch: claimed.epoch,
+            fence_epoch: claimed.epoch.term,
             repaired_objects: 0,
+            epoch: claimed.epoch.to_string(),
+            previous_epoch: claimed.previous.value(),
         }))
     }
 }

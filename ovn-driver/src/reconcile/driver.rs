@@ -1,24 +1,23 @@
 //! [`OvnDriver`]: the API prismnetd uses. `run_leader` while this node leads
-//! (returns on stop, on fence loss, or when the fence is refused);
-//! `status()` any time; `diff()` and `takeover()` for `prismctl ovn`.
+//! (returns on stop; the loop itself is in `leader.rs`); `status()` any time;
+//! `diff()` and `takeover()` for `prismctl ovn`. Here too: one pass (translate,
+//! diff, fenced transactions).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use prismnet_state::State;
-use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
-use super::fence::{self, Claimed, FenceError, Stored};
+use super::fence::{self, Claimed, Epoch, FenceError, Stored};
 use super::plan::{self, Actual, Change, Known, Unit, PHASES};
 use super::status::{DriverStatus, FenceState, PassStats};
-use crate::nb::{self, nb_global, Ownership, RowKey, Table};
+use crate::nb::{self, nb_global, Ownership, Table};
 use crate::ovsdb::{
-    Client, ClientConfig, Error, MonitorEvent, MonitorRequest, Operation, RowUpdate, Select,
-    TableCache, Uuid,
+    Client, ClientConfig, Error, MonitorRequest, Operation, Select, TableCache, Uuid,
 };
 use crate::translate::{translate, NbModel};
 
@@ -48,6 +47,40 @@ pub const NB_ECHO_INTERVAL: Duration = Duration::from_secs(2);
 /// How often the leader loop refreshes NB reachability in the status, so a
 /// lost NB shows even when nothing needs writing.
 pub const HEALTH_TICK: Duration = Duration::from_millis(200);
+
+/// Most operator takeovers waiting for the leader loop at once.
+const TAKEOVERS_QUEUED_MAX: usize = 4;
+
+/// A boxed future, for the object-safe traits the node implements.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The leadership the driver runs under, as the node (Raft) knows it.
+pub trait Leadership: Send + Sync {
+    /// The epoch of this leadership: fixed for the driver's run.
+    fn epoch(&self) -> Epoch;
+
+    /// True once this node has confirmed with a quorum that it still leads at
+    /// `epoch()` AND its applied state holds every entry committed before the
+    /// call (a read-index barrier). A new leader may not yet have applied entries
+    /// its predecessor committed (and wrote to NB); translating its state before
+    /// that would delete their rows. False when it does not lead, or cannot
+    /// confirm now (no quorum): the driver then writes nothing and asks again.
+    fn confirm(&self) -> BoxFuture<'_, bool>;
+}
+
+/// A leadership that is always confirmed, for tools and tests that drive NB
+/// without Raft.
+pub struct Unconditional(pub Epoch);
+
+impl Leadership for Unconditional {
+    fn epoch(&self) -> Epoch {
+        self.0
+    }
+
+    fn confirm(&self) -> BoxFuture<'_, bool> {
+        Box::pin(std::future::ready(true))
+    }
+}
 
 /// Read access to the replicated state. The driver calls it once per pass
 /// and only translates inside `f`, so a lock is held briefly.
@@ -113,15 +146,16 @@ pub enum DriverError {
     Ovsdb(#[from] Error),
     #[error("the NB monitor stream ended")]
     MonitorClosed,
+    #[error(
+        "this node does not drive NB now (it does not lead, or could not confirm its leadership)"
+    )]
+    NotLeading,
 }
 
-/// Why `run_leader` returned without error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LeaderExit {
-    /// `stop` completed.
-    Stopped,
-    /// Another leader claimed NB; this one no longer writes.
-    FenceLost { stored: Stored },
+/// An operator's takeover, handed to the running leader loop.
+pub(super) struct Takeover {
+    pub force: bool,
+    pub reply: oneshot::Sender<Result<Claimed, DriverError>>,
 }
 
 /// What would change in NB, for `prismctl ovn diff`.
@@ -153,23 +187,31 @@ impl std::fmt::Display for Drift {
 #[derive(Clone)]
 pub struct OvnDriver {
     config: DriverConfig,
-    own: Ownership,
-    status: DriverStatus,
+    pub(super) own: Ownership,
+    pub(super) status: DriverStatus,
+    /// The running leader loop's takeover queue (None: not leading here).
+    takeovers: Arc<Mutex<Option<mpsc::Sender<Takeover>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// How a pass ended early.
-enum PassError {
+pub(super) enum PassError {
     FenceLost,
     Ovsdb(Error),
 }
 
 #[derive(Default)]
-struct ApplyReport {
+pub(super) struct ApplyReport {
     transactions: usize,
     ops: usize,
-    inserted: Vec<Uuid>,
-    errors: BTreeMap<(String, String), String>,
-    skipped: usize,
+    /// Rows inserted, for the loop to await their monitor echo.
+    pub inserted: Vec<Uuid>,
+    pub errors: BTreeMap<(String, String), String>,
+    /// Changes left for a later pass (their references did not exist yet).
+    pub skipped: usize,
 }
 
 impl OvnDriver {
@@ -178,6 +220,7 @@ impl OvnDriver {
             own: Ownership::new(&config.cluster_name),
             config,
             status: DriverStatus::default(),
+            takeovers: Arc::default(),
         }
     }
 
@@ -189,55 +232,62 @@ impl OvnDriver {
         &self.config
     }
 
-    /// Drives NB while this node leads with Raft term `term`: connects,
-    /// claims the fence, reconciles fully, then follows `changes` (any new
-    /// value means "the state changed"; pass the applied index) and the NB
-    /// monitor (drift repair). Returns when `stop` completes, when another
-    /// leader takes the fence (`Ok(FenceLost)`), or with
-    /// `Err(Fence(Newer))` when NB is owned by a newer epoch. While NB is
-    /// unreachable it keeps retrying and says so in [`DriverStatus`].
+    /// Drives NB while this node leads with `leadership`'s epoch: connects,
+    /// confirms the leadership (a quorum, and a state that holds every committed
+    /// entry), claims the fence, reconciles fully, then follows `changes` (any
+    /// new value means "the state changed"; pass the applied index) and the NB
+    /// monitor (drift repair). Returns when `stop` completes, or with an error
+    /// the driver cannot get past (a schema NB lacks). Everything else it waits
+    /// out: NB unreachable (retried, shown in [`DriverStatus`]), a leadership it
+    /// cannot confirm (not written meanwhile), and a fence it may not claim
+    /// ([`FenceState::FencedOut`], until [`OvnDriver::takeover`] or the fence
+    /// becomes claimable). See `leader.rs` for the loop.
     pub async fn run_leader(
         &self,
-        term: u64,
+        leadership: Arc<dyn Leadership>,
         state: Arc<dyn StateSource>,
         mut changes: watch::Receiver<u64>,
         stop: impl Future<Output = ()>,
-    ) -> Result<LeaderExit, DriverError> {
-        self.status.set_fence(FenceState::Claiming { epoch: term });
+    ) -> Result<(), DriverError> {
+        let epoch = leadership.epoch();
+        self.status.set_fence(FenceState::Confirming { epoch });
         self.status.note_unreachable();
+        let (tx, takeovers) = mpsc::channel(TAKEOVERS_QUEUED_MAX);
+        *lock(&self.takeovers) = Some(tx);
         let r = tokio::select! {
             biased;
-            () = stop => Ok(LeaderExit::Stopped),
-            r = self.lead(term, &*state, &mut changes) => r,
+            () = stop => Ok(()),
+            r = super::leader::lead(self, &*leadership, &*state, &mut changes, takeovers) => r,
         };
-        let fence = match &r {
-            Ok(LeaderExit::FenceLost { stored }) => Some(FenceState::Lost {
-                epoch: term,
-                stored: stored.clone(),
-            }),
-            Err(DriverError::Fence(FenceError::Newer { stored, .. })) => {
-                Some(FenceState::Refused {
-                    epoch: term,
-                    stored: Stored::Epoch(*stored),
-                })
-            }
-            Err(DriverError::Fence(FenceError::Unreadable { value, .. })) => {
-                Some(FenceState::Refused {
-                    epoch: term,
-                    stored: Stored::Garbage(value.clone()),
-                })
-            }
-            _ => None,
-        };
+        *lock(&self.takeovers) = None;
         if let Err(e) = &r {
             self.status.set_error(e);
         }
-        self.status.step_down(fence);
-        info!(term, result = ?r, "NB leader loop ended");
+        self.status.step_down();
+        info!(%epoch, result = ?r, "NB leader loop ended");
         r
     }
 
-    async fn connect(&self) -> Result<Client, DriverError> {
+    /// Claims NB for the running leader (`prismctl ovn takeover`), with its own
+    /// epoch and after it confirmed its leadership again: never on a node's mere
+    /// belief that it leads. With `force` it replaces even a fence it may not
+    /// claim (a newer epoch, another incarnation); that owner then fails every
+    /// write. Logged loudly. [`DriverError::NotLeading`] when no leader loop runs
+    /// here or its leadership is not confirmed.
+    pub async fn takeover(&self, force: bool) -> Result<Claimed, DriverError> {
+        let tx = lock(&self.takeovers)
+            .clone()
+            .ok_or(DriverError::NotLeading)?;
+        let (reply, rx) = oneshot::channel();
+        if force {
+            warn!(cluster = %self.config.cluster_name, "operator requested a forced NB takeover");
+        }
+        tx.send(Takeover { force, reply })
+            .await
+            .map_err(|_| DriverError::NotLeading)?;
+        rx.await.map_err(|_| DriverError::NotLeading)?
+    }
+    pub(super) async fn connect(&self) -> Result<Client, DriverError> {
         loop {
             match Client::connect(self.config.client.clone()).await {
                 Ok(c) => return Ok(c),
@@ -252,22 +302,7 @@ impl OvnDriver {
         }
     }
 
-    async fn claim(&self, client: &Client, term: u64) -> Result<Claimed, DriverError> {
-        loop {
-            match fence::claim(client, &self.config.cluster_name, term, false).await {
-                Ok(c) => return Ok(c),
-                Err(FenceError::Ovsdb(e)) if !matches!(e, Error::Schema(_)) => {
-                    warn!(error = %e, "claiming the NB fence failed; retrying");
-                    self.status.set_error(&e);
-                    self.status.note_unreachable();
-                    tokio::time::sleep(self.config.retry_interval).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-
-    fn monitor_requests(&self) -> Vec<MonitorRequest> {
+    pub(super) fn monitor_requests(&self) -> Vec<MonitorRequest> {
         let mut r: Vec<MonitorRequest> = Table::ALL
             .into_iter()
             .map(|t| MonitorRequest::new(t.name()).filter(self.own.condition()))
@@ -276,182 +311,16 @@ impl OvnDriver {
         r
     }
 
-    async fn lead(
-        &self,
-        term: u64,
-        state: &dyn StateSource,
-        changes: &mut watch::Receiver<u64>,
-    ) -> Result<LeaderExit, DriverError> {
-        let client = self.connect().await?;
-        self.status.set_client(Some(client.clone()));
-        self.claim(&client, term).await?;
-        self.status.set_fence(FenceState::Held { epoch: term });
-        self.status.note_reachable();
-        let mut events = loop {
-            match client.monitor(&self.monitor_requests()).await {
-                Ok(rx) => break rx,
-                Err(e) => {
-                    warn!(error = %e, "starting the NB monitor failed; retrying");
-                    self.status.set_error(&e);
-                    tokio::time::sleep(self.config.retry_interval).await;
-                }
-            }
-        };
-        let mut cache = TableCache::new(client.schema().clone());
-        let mut have_contents = false;
-        // A full pass is needed: the state changed, the monitor restarted,
-        // or the last pass left work.
-        let mut dirty = true;
-        // Owned rows monitor events changed since the last pass. Most events
-        // are the echo of our own writes; they cost a pass only when these
-        // rows differ from the model of the last pass (drift).
-        let mut touched: BTreeSet<(Table, RowKey)> = BTreeSet::new();
-        let mut last_model: Option<NbModel> = None;
-        let mut due = Instant::now();
-        let mut awaiting: BTreeSet<Uuid> = BTreeSet::new();
-        let mut awaiting_until = Instant::now();
-        let mut changes_open = true;
-        let far = Duration::from_secs(3600);
-        // Separate task: a pass can block on a lost NB for a while, and the
-        // status must show it meanwhile.
-        let _health = AbortOnDrop(tokio::spawn(watch_health(
-            client.clone(),
-            self.status.clone(),
-        )));
-        loop {
-            let echo_pending = !awaiting.is_empty() && Instant::now() < awaiting_until;
-            let work = dirty || !touched.is_empty();
-            let wake = if echo_pending {
-                awaiting_until
-            } else if work && have_contents {
-                due
-            } else {
-                Instant::now() + far
-            };
-            tokio::select! {
-                ev = events.recv() => {
-                    let Some(ev) = ev else { return Err(DriverError::MonitorClosed) };
-                    have_contents |= matches!(ev, MonitorEvent::Reset(_));
-                    // Keys of deleted rows are only known before the delete.
-                    let gone = deleted_keys(&cache, &ev);
-                    cache.apply(&ev);
-                    if let Some(stored) = self.fence_taken(&cache, term) {
-                        warn!(term, ?stored, "another leader claimed NB; stop writing");
-                        return Ok(LeaderExit::FenceLost { stored });
-                    }
-                    awaiting.retain(|u| !in_cache(&cache, u));
-                    self.status.update_ports(&cache);
-                    let pending = dirty || !touched.is_empty();
-                    match &ev {
-                        MonitorEvent::Reset(_) => dirty = true,
-                        MonitorEvent::Update(updates) => {
-                            touched.extend(gone);
-                            touched.extend(changed_keys(&cache, updates));
-                        }
-                    }
-                    if !pending && (dirty || !touched.is_empty()) {
-                        due = Instant::now() + self.config.debounce;
-                    }
-                }
-                r = changes.changed(), if changes_open => {
-                    if r.is_err() {
-                        // The sender is gone: keep repairing drift of the
-                        // last state until stopped.
-                        changes_open = false;
-                    }
-                    mark(&mut dirty, &mut due, self.config.debounce);
-                }
-                () = tokio::time::sleep_until(wake) => {
-                    if echo_pending || !work || !have_contents || Instant::now() < due {
-                        continue;
-                    }
-                    if !dirty {
-                        let keys = std::mem::take(&mut touched);
-                        let drifted = match &last_model {
-                            Some(model) => {
-                                let actual = Actual::from_cache(&self.own, &cache);
-                                !plan::diff_keys(model, &actual, &keys).is_empty()
-                            }
-                            None => true,
-                        };
-                        if !drifted {
-                            continue;
-                        }
-                        debug!(rows = keys.len(), "owned NB rows drifted; reconciling");
-                    }
-                    if !awaiting.is_empty() {
-                        debug!(rows = awaiting.len(), "monitor did not echo our inserts in time");
-                        awaiting.clear();
-                    }
-                    dirty = false;
-                    touched.clear();
-                    let index = *changes.borrow_and_update();
-                    match self.pass(&client, term, state, &cache, index).await {
-                        Ok((report, model)) => {
-                            // Freeing a model of 10k ports takes milliseconds;
-                            // not on the path of the next change.
-                            if let Some(old) = last_model.replace(model) {
-                                tokio::task::spawn_blocking(move || drop(old));
-                            }
-                            self.status.note_reachable();
-                            awaiting.extend(report.inserted);
-                            awaiting_until = Instant::now() + self.config.echo_wait;
-                            if !report.errors.is_empty() || report.skipped > 0 {
-                                mark(&mut dirty, &mut due, self.config.retry_interval);
-                            }
-                        }
-                        Err(PassError::FenceLost) => {
-                            match fence::read(&client, &self.config.cluster_name).await {
-                                Ok(stored @ (Stored::Epoch(_) | Stored::Garbage(_))) => {
-                                    warn!(term, ?stored, "fence guard failed; stop writing");
-                                    return Ok(LeaderExit::FenceLost { stored });
-                                }
-                                Ok(_) => {
-                                    // NB lost the key (e.g. a fresh database):
-                                    // nobody else holds it; claim it again.
-                                    warn!(term, "NB fence key vanished; claiming again");
-                                    self.claim(&client, term).await?;
-                                }
-                                Err(e) => self.status.set_error(&e),
-                            }
-                            mark(&mut dirty, &mut due, Duration::ZERO);
-                        }
-                        Err(PassError::Ovsdb(e)) => {
-                            warn!(error = %e, "reconcile pass failed; retrying");
-                            self.status.set_error(&e);
-                            if client.current_remote().is_none() {
-                                self.status.note_unreachable();
-                            }
-                            mark(&mut dirty, &mut due, self.config.retry_interval);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// `Some(stored)` when NB_Global shows another epoch than ours.
-    fn fence_taken(&self, cache: &TableCache, term: u64) -> Option<Stored> {
-        let key = fence::epoch_key(&self.config.cluster_name);
-        let row = cache.table(nb_global::TABLE)?.values().next()?;
-        let v = row.get("external_ids")?.map_get(&key)?.as_str()?;
-        match v.parse::<u64>() {
-            Ok(e) if e == term => None,
-            Ok(e) => Some(Stored::Epoch(e)),
-            Err(_) => Some(Stored::Garbage(v.to_string())),
-        }
-    }
-
     fn model(&self, state: &dyn StateSource) -> NbModel {
         let mut model = NbModel::default();
         state.with_state(&mut |s| model = translate(s, &self.config.cluster_name));
         model
     }
 
-    async fn pass(
+    pub(super) async fn pass(
         &self,
         client: &Client,
-        term: u64,
+        epoch: &Epoch,
         state: &dyn StateSource,
         cache: &TableCache,
         index: u64,
@@ -471,7 +340,7 @@ impl OvnDriver {
         if !changes.is_empty() {
             debug!(changes = changes.len(), "reconciling NB");
         }
-        let report = self.apply(client, term, &model, &actual, &changes).await?;
+        let report = self.apply(client, epoch, &model, &actual, &changes).await?;
         let stats = PassStats {
             desired_rows: model.len(),
             changes: changes.len(),
@@ -492,7 +361,7 @@ impl OvnDriver {
     async fn apply(
         &self,
         client: &Client,
-        term: u64,
+        epoch: &Epoch,
         model: &NbModel,
         actual: &Actual<'_>,
         changes: &[Change],
@@ -525,7 +394,7 @@ impl OvnDriver {
                 batches.push(batch);
             }
             for batch in batches {
-                match self.transact(client, term, &batch, &mut report).await {
+                match self.transact(client, epoch, &batch, &mut report).await {
                     Ok(uuids) => record(&mut known, &mut report, &batch, uuids),
                     Err(Error::Transaction(t)) if t.op_index == Some(0) => {
                         return Err(PassError::FenceLost)
@@ -536,7 +405,7 @@ impl OvnDriver {
                         debug!(error = %t, units = batch.len(), "batch failed; isolating");
                         for u in batch {
                             let single = std::slice::from_ref(&u);
-                            match self.transact(client, term, single, &mut report).await {
+                            match self.transact(client, epoch, single, &mut report).await {
                                 Ok(uuids) => record(&mut known, &mut report, single, uuids),
                                 Err(Error::Transaction(t)) if t.op_index == Some(0) => {
                                     return Err(PassError::FenceLost)
@@ -558,11 +427,11 @@ impl OvnDriver {
     async fn transact(
         &self,
         client: &Client,
-        term: u64,
+        epoch: &Epoch,
         units: &[Unit],
         report: &mut ApplyReport,
     ) -> Result<Vec<Option<Uuid>>, Error> {
-        let mut ops: Vec<Operation> = vec![fence::guard(&self.config.cluster_name, term)];
+        let mut ops: Vec<Operation> = vec![fence::guard(&self.config.cluster_name, epoch)];
         let mut insert_at = Vec::with_capacity(units.len());
         for u in units {
             insert_at.push(u.inserts.as_ref().map(|_| ops.len()));
@@ -612,104 +481,6 @@ impl OvnDriver {
             changes: plan::diff(&model, &actual),
         })
     }
-
-    /// Claims the fence for `term` (`prismctl ovn takeover`). With `force`
-    /// it replaces even a newer epoch: the leader of that epoch then fails
-    /// every write. Logged loudly.
-    pub async fn takeover(&self, term: u64, force: bool) -> Result<Claimed, DriverError> {
-        let client = Client::connect(self.config.client.clone()).await?;
-        if force {
-            warn!(term, cluster = %self.config.cluster_name, "operator requested a forced NB takeover");
-        }
-        Ok(fence::claim(&client, &self.config.cluster_name, term, force).await?)
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn watch_health(client: Client, status: DriverStatus) {
-    let mut tick = tokio::time::interval(HEALTH_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if client.current_remote().is_some() {
-            status.note_reachable();
-        } else {
-            status.note_unreachable();
-        }
-    }
-}
-
-fn mark(dirty: &mut bool, due: &mut Instant, delay: Duration) {
-    if !*dirty {
-        *dirty = true;
-        *due = Instant::now() + delay;
-    }
-}
-
-fn in_cache(cache: &TableCache, uuid: &Uuid) -> bool {
-    Table::ALL
-        .into_iter()
-        .any(|t| cache.row(t.name(), uuid).is_some())
-}
-
-/// Columns other writers (northd) keep up to date in our rows; changes to
-/// them alone need no pass.
-const UNMANAGED_COLUMNS: &[&str] = &["up", "dynamic_addresses"];
-
-/// The key an owned row carries in its external_ids, if it is ours.
-fn owned_key(cache: &TableCache, table: Table, uuid: &Uuid) -> Option<RowKey> {
-    let row = cache.row(table.name(), uuid)?;
-    let ids = row.get("external_ids")?.as_map()?;
-    let ids: nb::Map = ids
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
-        .collect();
-    RowKey::from_external_ids(&ids)
-}
-
-/// Keys of the owned rows `ev` deletes; call before applying it.
-fn deleted_keys(cache: &TableCache, ev: &MonitorEvent) -> Vec<(Table, RowKey)> {
-    let MonitorEvent::Update(updates) = ev else {
-        return Vec::new();
-    };
-    managed_rows(updates)
-        .filter(|(_, _, u)| matches!(u, RowUpdate::Delete))
-        .filter_map(|(t, uuid, _)| Some((t, owned_key(cache, t, uuid)?)))
-        .collect()
-}
-
-/// Keys of the owned rows `updates` inserted or changed in a column we
-/// manage (northd's `up` flips are not drift); call after applying them.
-fn changed_keys<'a>(
-    cache: &'a TableCache,
-    updates: &'a crate::ovsdb::TableUpdates,
-) -> impl Iterator<Item = (Table, RowKey)> + 'a {
-    managed_rows(updates)
-        .filter(|(_, _, u)| match u {
-            RowUpdate::Delete => false,
-            RowUpdate::Modify(diff) => diff
-                .keys()
-                .any(|c| !UNMANAGED_COLUMNS.contains(&c.as_str())),
-            _ => true,
-        })
-        .filter_map(|(t, uuid, _)| Some((t, owned_key(cache, t, uuid)?)))
-}
-
-fn managed_rows(
-    updates: &crate::ovsdb::TableUpdates,
-) -> impl Iterator<Item = (Table, &Uuid, &RowUpdate)> {
-    updates.iter().flat_map(|(t, rows)| {
-        let table = Table::ALL.into_iter().find(|x| x.name() == t.as_str());
-        rows.iter()
-            .filter_map(move |(uuid, u)| Some((table?, uuid, u)))
-    })
 }
 
 fn record(known: &mut Known, report: &mut ApplyReport, units: &[Unit], uuids: Vec<Option<Uuid>>) {

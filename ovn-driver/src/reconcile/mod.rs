@@ -5,14 +5,15 @@
 //! |---|---|
 //! | `fence` | the epoch key `prismnet-epoch:<cluster>` in NB_Global: claim and guard |
 //! | `plan` | owned rows as NB holds them, the diff, and the operations per change |
-//! | `driver` | [`OvnDriver`]: the leader loop (monitor, debounce, passes, drift repair), `diff`, `takeover` |
+//! | `driver` | [`OvnDriver`]: `run_leader`, one pass, `diff`, `takeover`; the [`Leadership`] the node provides |
+//! | `leader` | the leader loop: confirm, claim, hold (monitor, debounce, passes, drift repair) or stay fenced out |
 //! | `status` | [`DriverStatus`]: NB reachability, fence, sync state per resource, port `up` |
 //!
 //! Every transaction the leader sends starts with the fence guard, so a
 //! deposed leader's writes fail atomically. Foreign rows are never read as
 //! ours and never named in an operation (see `plan`).
 //!
-//! When a pass runs (`driver::OvnDriver::lead`):
+//! When a pass runs (`leader.rs`, in the `Held` phase):
 //! - the state changed (the node bumps `changes` after applying entries), the
 //!   monitor restarted, or the last pass left work: a full pass (translate the
 //!   state, diff it against the monitor's view of our rows, write the changes
@@ -28,13 +29,14 @@
 
 pub mod driver;
 pub mod fence;
+mod leader;
 pub mod plan;
 pub mod status;
 
 pub use driver::{
-    Drift, DriverConfig, DriverError, LeaderExit, OvnDriver, StateSource, DEBOUNCE_DEFAULT,
-    OPS_PER_TXN_MAX,
+    BoxFuture, Drift, DriverConfig, DriverError, Leadership, OvnDriver, StateSource, Unconditional,
+    DEBOUNCE_DEFAULT, OPS_PER_TXN_MAX,
 };
-pub use fence::{epoch_key, Claimed, FenceError, Stored, EPOCH_KEY_PREFIX};
+pub use fence::{epoch_key, Claimed, Epoch, FenceError, Standing, Stored, EPOCH_KEY_PREFIX};
 pub use plan::Change;
 pub use status::{DriverStatus, FenceState, PassStats, SyncState};

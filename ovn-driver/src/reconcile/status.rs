@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::fence::Stored;
+use super::fence::{refusal, Epoch, Standing, Stored};
 use crate::nb::{logical_switch_port, ID_KEY, KIND_KEY};
 use crate::ovsdb::{Client, TableCache};
 use crate::translate::names::KIND_PORT;
@@ -30,14 +30,51 @@ pub enum SyncState {
 pub enum FenceState {
     /// Not running as leader.
     Idle,
-    /// Leader, connecting to NB or claiming the fence.
-    Claiming { epoch: u64 },
+    /// Leader, confirming with a quorum that it still leads and that its state
+    /// holds every committed entry, before it claims or writes (at the start of a
+    /// term, and whenever NB's fence stopped naming it).
+    Confirming { epoch: Epoch },
+    /// Leader, claiming the fence.
+    Claiming { epoch: Epoch },
     /// NB holds our epoch; we write.
-    Held { epoch: u64 },
-    /// NB holds a newer epoch (or garbage): we refused to overwrite it.
-    Refused { epoch: u64, stored: Stored },
-    /// Someone else claimed NB after us: we stopped writing.
-    Lost { epoch: u64, stored: Stored },
+    Held { epoch: Epoch },
+    /// Leader (confirmed), but NB's fence names an owner this leader may not
+    /// replace: nothing is written until an operator forces a takeover, or the
+    /// fence becomes claimable. Not an NB outage: it never causes a handoff.
+    FencedOut {
+        epoch: Epoch,
+        stored: Stored,
+        standing: Standing,
+    },
+}
+
+impl FenceState {
+    /// The epoch this driver leads with, if it leads.
+    pub fn epoch(&self) -> Option<Epoch> {
+        match self {
+            FenceState::Idle => None,
+            FenceState::Confirming { epoch }
+            | FenceState::Claiming { epoch }
+            | FenceState::Held { epoch }
+            | FenceState::FencedOut { epoch, .. } => Some(*epoch),
+        }
+    }
+
+    pub fn is_fenced_out(&self) -> bool {
+        matches!(self, FenceState::FencedOut { .. })
+    }
+
+    /// Why NB is not written, and what to do; `None` while it is (or may soon be).
+    pub fn detail(&self, cluster: &str) -> Option<String> {
+        match self {
+            FenceState::FencedOut {
+                epoch,
+                stored,
+                standing,
+            } => Some(refusal(epoch, stored, *standing, cluster)),
+            _ => None,
+        }
+    }
 }
 
 /// Figures of the last reconcile pass.
@@ -108,9 +145,14 @@ impl DriverStatus {
         let connected = self.nb_connected();
         let inner = self.lock();
         match (&inner.fence, connected) {
-            (Some(FenceState::Claiming { .. } | FenceState::Held { .. }), false) => {
-                inner.unreachable_since.map(|t| t.elapsed())
-            }
+            (
+                Some(
+                    FenceState::Confirming { .. }
+                    | FenceState::Claiming { .. }
+                    | FenceState::Held { .. },
+                ),
+                false,
+            ) => inner.unreachable_since.map(|t| t.elapsed()),
             _ => None,
         }
     }
@@ -219,10 +261,10 @@ impl DriverStatus {
         }
     }
 
-    pub(crate) fn step_down(&self, fence: Option<FenceState>) {
+    pub(crate) fn step_down(&self) {
         let mut inner = self.lock();
         inner.client = None;
-        inner.fence = fence;
+        inner.fence = None;
         inner.unreachable_since = None;
         inner.sync.clear();
         inner.synced_index = None;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use prismnet_ovn::nb::{Ownership, Table};
 use prismnet_ovn::ovsdb::{Client, Operation, Row, Select, Uuid, Value};
-use prismnet_ovn::reconcile::{DriverConfig, DriverError, LeaderExit, OvnDriver};
-use prismnet_ovn::testing::nb_config;
+use prismnet_ovn::reconcile::{DriverConfig, DriverError, Epoch, OvnDriver};
+use prismnet_ovn::testing::{nb_config, GatedLeadership};
 use prismnet_ovn::topology::Topology;
 use prismnet_state::State;
 use tokio::sync::{oneshot, watch};
@@ -29,25 +29,46 @@ pub fn config(remotes: &[String]) -> DriverConfig {
     c
 }
 
+/// Polls until the driver's own diff is empty (NB equals the state).
+pub async fn until_no_drift(leader: &Leader, within: Duration) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let drift = leader.driver.diff(&*leader.state).await.expect("diff");
+        if drift.changes.is_empty() {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < within, "still drifting:\n{drift}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A driver running `run_leader` over a shared state.
 pub struct Leader {
     pub driver: OvnDriver,
     pub state: Arc<RwLock<State>>,
+    pub leadership: Arc<GatedLeadership>,
     changes: watch::Sender<u64>,
     stop: Option<oneshot::Sender<()>>,
-    pub task: Option<JoinHandle<Result<LeaderExit, DriverError>>>,
+    pub task: Option<JoinHandle<Result<(), DriverError>>>,
 }
 
 impl Leader {
-    pub fn start(config: DriverConfig, term: u64, state: &State) -> Leader {
+    /// A leader whose leadership confirms at once.
+    pub fn start(config: DriverConfig, epoch: Epoch, state: &State) -> Leader {
+        Leader::start_gated(config, epoch, state, true)
+    }
+
+    /// A leader whose leadership confirms only while its gate is open.
+    pub fn start_gated(config: DriverConfig, epoch: Epoch, state: &State, open: bool) -> Leader {
         let driver = OvnDriver::new(config);
         let shared = Arc::new(RwLock::new(state.clone()));
+        let leadership = Arc::new(GatedLeadership::new(epoch, open));
         let (changes, rx) = watch::channel(state.last_index());
         let (stop, stop_rx) = oneshot::channel::<()>();
         let d = driver.clone();
-        let s = shared.clone();
+        let (s, l) = (shared.clone(), leadership.clone());
         let task = tokio::spawn(async move {
-            d.run_leader(term, s, rx, async {
+            d.run_leader(l, s, rx, async {
                 let _ = stop_rx.await;
             })
             .await
@@ -55,6 +76,7 @@ impl Leader {
         Leader {
             driver,
             state: shared,
+            leadership,
             changes,
             stop: Some(stop),
             task: Some(task),
@@ -79,7 +101,7 @@ impl Leader {
     }
 
     /// Waits for `run_leader` to return by itself.
-    pub async fn exit(&mut self) -> Result<LeaderExit, DriverError> {
+    pub async fn exit(&mut self) -> Result<(), DriverError> {
         let task = self.task.take().expect("running");
         tokio::time::timeout(SYNC_TIMEOUT, task)
             .await
@@ -87,7 +109,7 @@ impl Leader {
             .expect("task did not panic")
     }
 
-    pub async fn stop(mut self) -> Result<LeaderExit, DriverError> {
+    pub async fn stop(mut self) -> Result<(), DriverError> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -181,4 +203,81 @@ pub fn init_logs() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
+}
+
+/// Watches every change NB makes to the tables we write and NB_Global, from its
+/// own connection: how many updates arrived, and which rows were deleted (by
+/// table and name).
+pub struct NbWatch {
+    log: Arc<std::sync::Mutex<NbLog>>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Default, Clone, Debug)]
+pub struct NbLog {
+    /// Update events (each is one or more committed transactions).
+    pub updates: u64,
+    /// (table, row name) of every deleted row.
+    pub deleted: Vec<(String, String)>,
+}
+
+impl NbWatch {
+    pub async fn start(remotes: &[String]) -> NbWatch {
+        use prismnet_ovn::ovsdb::{MonitorEvent, MonitorRequest, RowUpdate, TableCache};
+        let c = client(remotes).await;
+        let mut reqs: Vec<MonitorRequest> = Table::ALL
+            .iter()
+            .map(|t| MonitorRequest::new(t.name()))
+            .collect();
+        reqs.push(MonitorRequest::new("NB_Global"));
+        let mut rx = c.monitor(&reqs).await.expect("monitor");
+        let mut cache = TableCache::new(c.schema().clone());
+        // The first event is the current contents: not a change.
+        let first = rx.recv().await.expect("initial contents");
+        cache.apply(&first);
+        let log = Arc::new(std::sync::Mutex::new(NbLog::default()));
+        let l = log.clone();
+        let task = tokio::spawn(async move {
+            let _keep = c;
+            while let Some(ev) = rx.recv().await {
+                let mut log = l.lock().unwrap();
+                if let MonitorEvent::Update(u) = &ev {
+                    log.updates += 1;
+                    for (table, rows) in u {
+                        for (uuid, up) in rows {
+                            if matches!(up, RowUpdate::Delete) {
+                                let name = cache
+                                    .row(table, uuid)
+                                    .and_then(|r| r.get("name")?.as_str().map(String::from))
+                                    .unwrap_or_default();
+                                log.deleted.push((table.clone(), name));
+                            }
+                        }
+                    }
+                }
+                drop(log);
+                cache.apply(&ev);
+            }
+        });
+        NbWatch { log, task }
+    }
+
+    pub fn log(&self) -> NbLog {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// How many times a row of `table` named `name` was deleted.
+    pub fn deletes_of(&self, table: Table, name: &str) -> usize {
+        self.log()
+            .deleted
+            .iter()
+            .filter(|(t, n)| t == table.name() && n == name)
+            .count()
+    }
+}
+
+impl Drop for NbWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
