@@ -541,3 +541,81 @@ impl Drop for OvnStack {
         }
     }
 }
+
+/// Watches every change NB makes to the tables we write and NB_Global, from its
+/// own connection: how many updates arrived, and which rows were deleted (by
+/// table and name).
+pub struct NbWatch {
+    log: std::sync::Arc<std::sync::Mutex<NbLog>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default, Clone, Debug)]
+pub struct NbLog {
+    /// Update events (each is one or more committed transactions).
+    pub updates: u64,
+    /// (table, row name) of every deleted row.
+    pub deleted: Vec<(String, String)>,
+}
+
+impl NbWatch {
+    /// Starts watching through `c` (which it keeps).
+    pub async fn start(c: crate::ovsdb::Client) -> NbWatch {
+        use crate::nb::Table;
+        use crate::ovsdb::{MonitorEvent, MonitorRequest, RowUpdate, TableCache};
+        let mut reqs: Vec<MonitorRequest> = Table::ALL
+            .iter()
+            .map(|t| MonitorRequest::new(t.name()))
+            .collect();
+        reqs.push(MonitorRequest::new("NB_Global"));
+        let mut rx = c.monitor(&reqs).await.expect("monitor");
+        let mut cache = TableCache::new(c.schema().clone());
+        // The first event is the current contents: not a change.
+        let first = rx.recv().await.expect("initial contents");
+        cache.apply(&first);
+        let log = std::sync::Arc::new(std::sync::Mutex::new(NbLog::default()));
+        let l = log.clone();
+        let task = tokio::spawn(async move {
+            let _keep = c;
+            while let Some(ev) = rx.recv().await {
+                let mut log = l.lock().unwrap();
+                if let MonitorEvent::Update(u) = &ev {
+                    log.updates += 1;
+                    for (table, rows) in u {
+                        for (uuid, up) in rows {
+                            if matches!(up, RowUpdate::Delete) {
+                                let name = cache
+                                    .row(table, uuid)
+                                    .and_then(|r| r.get("name")?.as_str().map(String::from))
+                                    .unwrap_or_default();
+                                log.deleted.push((table.clone(), name));
+                            }
+                        }
+                    }
+                }
+                drop(log);
+                cache.apply(&ev);
+            }
+        });
+        NbWatch { log, task }
+    }
+
+    pub fn log(&self) -> NbLog {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// How many times a row of `table` named `name` was deleted.
+    pub fn deletes_of(&self, table: crate::nb::Table, name: &str) -> usize {
+        self.log()
+            .deleted
+            .iter()
+            .filter(|(t, n)| t == table.name() && n == name)
+            .count()
+    }
+}
+
+impl Drop for NbWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

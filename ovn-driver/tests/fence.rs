@@ -62,7 +62,7 @@ async fn one_writer_per_term_in_openraft_order() {
     let (t2, extra) = topology_with_extra_port();
     let b = Leader::start(config(&remotes), newer, &t2.state);
     b.wait_synced(t2.index()).await;
-    let watch = NbWatch::start(&remotes).await;
+    let watch = NbWatch::start(client(&remotes).await).await;
     let t = full_topology();
     let a = Leader::start(config(&remotes), older, &t.state);
     until_fence(&a, "(5,1) fenced out", |f| {
@@ -91,7 +91,7 @@ async fn one_writer_per_term_in_openraft_order() {
     let remotes = vec![server.unix_remote()];
     let a = Leader::start(config(&remotes), older, &t.state);
     a.wait_synced(t.index()).await;
-    let watch = NbWatch::start(&remotes).await;
+    let watch = NbWatch::start(client(&remotes).await).await;
     let b = Leader::start(config(&remotes), newer, &t2.state);
     b.wait_synced(t2.index()).await;
     until_fence(&a, "(5,1) fenced out after (5,2) claimed", |f| {
@@ -193,7 +193,7 @@ async fn fenced_out_until_a_forced_takeover() {
     let old = Leader::start(config(&remotes), predecessor, &theirs.state);
     old.wait_synced(theirs.index()).await;
     old.stop().await.unwrap();
-    let watch = NbWatch::start(&remotes).await;
+    let watch = NbWatch::start(client(&remotes).await).await;
 
     let ours = epoch(2, 1);
     let leader = Leader::start(config(&remotes), ours, &t.state);
@@ -281,7 +281,7 @@ async fn the_first_pass_of_a_term_waits_for_the_barrier() {
     let old = Leader::start(config(&remotes), epoch(3, 1), &caught_up.state);
     old.wait_synced(caught_up.index()).await;
     old.stop().await.unwrap();
-    let watch = NbWatch::start(&remotes).await;
+    let watch = NbWatch::start(client(&remotes).await).await;
 
     let new = Leader::start_gated(config(&remotes), epoch(4, 2), &stale.state, false);
     until_fence(&new, "confirming", |f| {

@@ -16,7 +16,11 @@ fn driver_error(e: DriverError) -> Status {
     match e {
         // A node that believes it leads but cannot confirm it (deposed, or cut from
         // its quorum): the client library retries elsewhere and finds the leader.
-        DriverError::NotLeading => prismnet_api::errors::no_leader_status(),
+        DriverError::NotLeading => status_with_reason(
+            Code::Unavailable,
+            reasons::NO_LEADER,
+            "this node could not confirm its leadership with a quorum; retry",
+        ),
         DriverError::Fence(f @ prismnet_ovn::reconcile::FenceError::Refused { .. }) => {
             status_with_reason(
                 Code::FailedPrecondition,

@@ -9,6 +9,8 @@ use std::time::Duration;
 use prismnet_ovn::nb::{Ownership, Table};
 use prismnet_ovn::ovsdb::{Client, Operation, Row, Select, Uuid, Value};
 use prismnet_ovn::reconcile::{DriverConfig, DriverError, Epoch, OvnDriver};
+#[allow(unused_imports)] // used by some of the test binaries
+pub use prismnet_ovn::testing::NbWatch;
 use prismnet_ovn::testing::{nb_config, GatedLeadership};
 use prismnet_ovn::topology::Topology;
 use prismnet_state::State;
@@ -203,81 +205,4 @@ pub fn init_logs() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-}
-
-/// Watches every change NB makes to the tables we write and NB_Global, from its
-/// own connection: how many updates arrived, and which rows were deleted (by
-/// table and name).
-pub struct NbWatch {
-    log: Arc<std::sync::Mutex<NbLog>>,
-    task: JoinHandle<()>,
-}
-
-#[derive(Default, Clone, Debug)]
-pub struct NbLog {
-    /// Update events (each is one or more committed transactions).
-    pub updates: u64,
-    /// (table, row name) of every deleted row.
-    pub deleted: Vec<(String, String)>,
-}
-
-impl NbWatch {
-    pub async fn start(remotes: &[String]) -> NbWatch {
-        use prismnet_ovn::ovsdb::{MonitorEvent, MonitorRequest, RowUpdate, TableCache};
-        let c = client(remotes).await;
-        let mut reqs: Vec<MonitorRequest> = Table::ALL
-            .iter()
-            .map(|t| MonitorRequest::new(t.name()))
-            .collect();
-        reqs.push(MonitorRequest::new("NB_Global"));
-        let mut rx = c.monitor(&reqs).await.expect("monitor");
-        let mut cache = TableCache::new(c.schema().clone());
-        // The first event is the current contents: not a change.
-        let first = rx.recv().await.expect("initial contents");
-        cache.apply(&first);
-        let log = Arc::new(std::sync::Mutex::new(NbLog::default()));
-        let l = log.clone();
-        let task = tokio::spawn(async move {
-            let _keep = c;
-            while let Some(ev) = rx.recv().await {
-                let mut log = l.lock().unwrap();
-                if let MonitorEvent::Update(u) = &ev {
-                    log.updates += 1;
-                    for (table, rows) in u {
-                        for (uuid, up) in rows {
-                            if matches!(up, RowUpdate::Delete) {
-                                let name = cache
-                                    .row(table, uuid)
-                                    .and_then(|r| r.get("name")?.as_str().map(String::from))
-                                    .unwrap_or_default();
-                                log.deleted.push((table.clone(), name));
-                            }
-                        }
-                    }
-                }
-                drop(log);
-                cache.apply(&ev);
-            }
-        });
-        NbWatch { log, task }
-    }
-
-    pub fn log(&self) -> NbLog {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// How many times a row of `table` named `name` was deleted.
-    pub fn deletes_of(&self, table: Table, name: &str) -> usize {
-        self.log()
-            .deleted
-            .iter()
-            .filter(|(t, n)| t == table.name() && n == name)
-            .count()
-    }
-}
-
-impl Drop for NbWatch {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
