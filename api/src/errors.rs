@@ -57,6 +57,10 @@ pub mod reasons {
     pub const COMMIT_TIMEOUT: &str = "commit_timeout";
     /// FAILED_PRECONDITION: the call needs the OVN driver, which this cluster runs without.
     pub const OVN_DRIVER_OFF: &str = "ovn_driver_off";
+    /// NOT_FOUND: a retried write whose first attempt DID apply, and whose resource
+    /// was deleted since (ErrorInfo `kind` and `id` name it). Definite: the write
+    /// happened once; nothing is applied now.
+    pub const APPLIED_THEN_DELETED: &str = "applied_then_deleted";
     /// FAILED_PRECONDITION: NB's fence names an owner this leader may not replace
     /// (`prismctl ovn takeover --force` replaces it).
     pub const OVN_FENCED_OUT: &str = "ovn_fenced_out";

@@ -168,6 +168,53 @@ async fn the_whole_api_through_the_client_library() {
         .await
         .expect("list projects");
     assert!(projects.projects.iter().any(|x| x.project == p));
+    // Paging walks (org, project) order: orgs `pg` and `pg-x` sort the other way
+    // round as "org/project" text, and a page ending in `pg/...` once skipped
+    // `pg-x/*`.
+    for (org, project) in [("pg", "z"), ("pg-x", "a"), ("pg-x", "b")] {
+        client
+            .set_quota(v1::SetQuotaRequest {
+                org: org.into(),
+                project: project.into(),
+                quotas: Some(v1::QuotaUpdate::default()),
+                ..Default::default()
+            })
+            .await
+            .expect("set quota");
+    }
+    let mut paged = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_projects(v1::ListProjectsRequest {
+                page_size: 1,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("list page");
+        paged.extend(
+            page.projects
+                .iter()
+                .map(|x| format!("{}/{}", x.org, x.project)),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let all: Vec<String> = client
+        .list_projects(v1::ListProjectsRequest::default())
+        .await
+        .expect("list")
+        .projects
+        .iter()
+        .map(|x| format!("{}/{}", x.org, x.project))
+        .collect();
+    assert_eq!(paged, all);
+    for want in ["pg/z", "pg-x/a", "pg-x/b"] {
+        assert!(all.iter().any(|x| x == want), "{want} missing: {all:?}");
+    }
     let project = client
         .set_quota(v1::SetQuotaRequest {
             project: p.into(),

@@ -157,10 +157,29 @@ impl State {
         })
     }
 
-    pub fn list_projects(&self, actor: &Actor) -> Vec<ProjectView> {
+    /// Projects the actor sees, in (org, project) order: those of `org` if given,
+    /// after the scope `after` (the last one of the previous page), at most
+    /// `limit` (0: [`limits::PAGE_SIZE_MAX`]). Paged by the iteration key itself: a
+    /// token compared as "org/project" text would skip orgs like `a-b` after `a`.
+    pub fn list_projects(
+        &self,
+        actor: &Actor,
+        org: Option<&str>,
+        after: Option<&Scope>,
+        limit: usize,
+    ) -> Vec<ProjectView> {
+        use std::ops::Bound;
+        let page = Page { after: None, limit };
+        let start = match after {
+            Some(s) => Bound::Excluded(s),
+            None => Bound::Unbounded,
+        };
         self.projects
-            .keys()
+            .range::<Scope, _>((start, Bound::Unbounded))
+            .map(|(s, _)| s)
+            .filter(|s| org.is_none_or(|o| s.org == o))
             .filter(|s| actor.can_access(s))
+            .take(page.limit())
             .filter_map(|s| self.project_view(s))
             .collect()
     }

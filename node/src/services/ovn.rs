@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use prismnet_api::errors::{not_leader_status, reasons, status_with_reason};
+use prismnet_api::errors::{reasons, status_with_reason};
 use prismnet_api::v1;
 use prismnet_api::v1::ovn_service_server::OvnService;
 use prismnet_ovn::reconcile::{Change, FenceState, SyncState};
@@ -76,21 +76,6 @@ impl Service {
                 reasons::OVN_DRIVER_OFF,
                 "this cluster runs without the OVN driver (no --ovn-nb)",
             )
-        })
-    }
-
-    /// The leader's term, or the redirect a follower answers with.
-    fn leading_term(&self) -> Result<u64, Status> {
-        if let Some(term) = self.ctx.raft.leader_term() {
-            return Ok(term);
-        }
-        let st = self.ctx.raft.status();
-        let addr = st
-            .leader_id
-            .and_then(|l| st.voters.get(&l).map(|p| p.api_addr.clone()));
-        Err(match st.leader_id {
-            Some(l) => not_leader_status(Some(l), addr.as_deref()),
-            None => prismnet_api::errors::no_leader_status(),
         })
     }
 }

@@ -212,13 +212,17 @@ impl PortService for Service {
                 s.port(&actor, id).map(|_| ())
             })
             .await?;
-        let Some(ovn) = self.leader_ovn() else {
+        let Some(ovn) = self.ctx.ovn.as_ref() else {
             return Err(prismnet_api::errors::status_with_reason(
                 Code::FailedPrecondition,
                 prismnet_api::errors::reasons::OVN_DRIVER_OFF,
                 "port state comes from OVN, and this cluster runs without the OVN driver",
             ));
         };
+        // Leadership may have moved since the read: then the new leader's driver
+        // knows, and the caller is sent there like any call after a leader change.
+        self.leading_term()?;
+        let ovn = ovn.driver.status();
         let timeout = Duration::from_millis(u64::from(r.timeout_ms).min(WAIT_UP_MAX_MS));
         ovn.wait_port_up(&id.to_string(), timeout).await;
         // Up or not, the answer is the port as it is now (`up` tells which).

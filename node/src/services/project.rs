@@ -1,8 +1,9 @@
 //! ProjectService.
 
+use prismnet_api::errors::reasons;
 use prismnet_api::v1;
 use prismnet_api::v1::project_service_server::ProjectService;
-use prismnet_state::{Command, View};
+use prismnet_state::{Command, Scope, View};
 use tonic::{Request, Response, Status};
 
 use super::{view, wrong_view, Service};
@@ -32,28 +33,42 @@ impl ProjectService for Service {
     ) -> Result<Response<v1::ListProjectsResponse>, Status> {
         let actor = self.ctx.actor(req.metadata())?;
         let r = req.get_ref();
-        // Projects are keyed by name, not id: the page token is "org/project".
-        let after = r.page_token.clone();
+        // Projects are keyed by scope, not id: the page token is "org/project",
+        // parsed back into the scope the next page starts after.
+        let after = if r.page_token.is_empty() {
+            None
+        } else {
+            let bad = || {
+                invalid(
+                    reasons::INVALID_PAGE_TOKEN,
+                    "page_token",
+                    &r.page_token,
+                    "not a token from ListProjects",
+                )
+            };
+            let (org, name) = r.page_token.split_once('/').ok_or_else(bad)?;
+            Some(Scope::new(org, name).map_err(|_| bad())?)
+        };
         let limit = if r.page_size == 0 {
             convert::PAGE_SIZE_DEFAULT
         } else {
             r.page_size as usize
         };
-        let org = r.org.clone();
+        let org = (!r.org.is_empty()).then(|| r.org.clone());
         let projects = self
             .ctx
             .read(req.metadata(), |s| {
-                Ok(s.list_projects(&actor)
-                    .into_iter()
-                    .filter(|p| org.is_empty() || p.scope.org == org)
-                    .filter(|p| after.is_empty() || p.scope.to_string() > after)
-                    .take(limit)
-                    .map(|p| project(&p))
-                    .collect::<Vec<_>>())
+                Ok(
+                    s.list_projects(&actor, org.as_deref(), after.as_ref(), limit)
+                        .iter()
+                        .map(project)
+                        .collect::<Vec<_>>(),
+                )
             })
             .await?;
+        let full = limit.min(prismnet_state::limits::PAGE_SIZE_MAX);
         let next_page_token = match projects.last() {
-            Some(p) if projects.len() >= limit => format!("{}/{}", p.org, p.project),
+            Some(p) if projects.len() >= full => format!("{}/{}", p.org, p.project),
             _ => String::new(),
         };
         Ok(Response::new(v1::ListProjectsResponse {
