@@ -50,17 +50,21 @@ pub struct ClientConfig {
 
 /// Default [`ClientConfig::attempt_timeout`].
 ///
-/// A healthy node answers in milliseconds: a write commits in a few ms (tens under
-/// heavy load) and a node that cannot serve a call answers at once with a redirect
-/// (`not_leader`) or `no_leader`; no node holds a call while waiting for an election.
-/// The one server-side wait is the leader's commit timeout (10 s,
-/// `WRITE_TIMEOUT` in the node): a leader that lost its quorum holds writes until
-/// then. So an attempt without an answer after 1 s (~50x a loaded write's latency)
-/// is stuck, and the time is better spent elsewhere: failover takes ~0.6-0.8 s with
+/// A healthy node answers in milliseconds: a write commits in a few ms (p99 in the
+/// tens of ms at 256 clients on a loaded machine, `docs/benchmarks.md`), and a node
+/// that cannot serve a call answers at once with a redirect (`not_leader`) or
+/// `no_leader`; no node holds a call while it waits for an election. The one long
+/// server-side wait is the leader's commit timeout (10 s, `WRITE_TIMEOUT` in
+/// `node/src/context.rs`): a leader that lost its quorum holds writes that long,
+/// and a client that waited for it would learn only that the outcome is unknown. So
+/// an attempt without an answer after 1 s is stuck, and the time is better spent
+/// elsewhere: a dead or silent leader is replaced after ~0.6-0.8 s of silence with
 /// the default Raft timings (heartbeat 50 ms, election 200-400 ms), so by the time
-/// an attempt on a silent leader gives up, the other nodes have usually elected a
-/// new one and the next attempt succeeds. A silent leader thus costs ~1 s instead
-/// of the deadline.
+/// an attempt on it gives up the others have usually elected a new leader and the
+/// next attempt is redirected to it. A silent leader thus costs a call ~1 s instead
+/// of its deadline. Shorter would cut slow but healthy calls on a busy machine
+/// (a retry is safe, but adds load while the cluster is already slow); longer only
+/// makes the failover slower.
 pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Jittered exponential backoff between retries of one logical call.

@@ -140,7 +140,8 @@ impl PrismClient {
 
     /// The same client with another per-attempt timeout (see
     /// [`ClientConfig::attempt_timeout`]); e.g. the deadline itself for a call that
-    /// legitimately takes longer than an attempt normally may.
+    /// legitimately takes longer than an attempt normally may. Unlike the config's,
+    /// it is not checked: zero makes every attempt time out at once.
     pub fn with_attempt_timeout(&self, attempt_timeout: Duration) -> Self {
         PrismClient {
             attempt_timeout,
