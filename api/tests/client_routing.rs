@@ -257,6 +257,119 @@ async fn deadline_is_honored_on_a_hanging_call() {
     assert_eq!(err.attempts, 1);
 }
 
+/// The cached leader stops answering (paused, cut off) and another node leads: the
+/// attempt on the silent node is given up after the attempt timeout, and the same
+/// logical call goes on elsewhere with the same request_id, well within its deadline.
+#[tokio::test]
+async fn silent_leader_is_given_up_after_the_attempt_timeout() {
+    let cluster = Cluster::start(3, Some(0), None).await;
+    let client = PrismClient::connect(ClientConfig {
+        attempt_timeout: Duration::from_millis(500),
+        ..config(cluster.addrs.clone())
+    })
+    .await
+    .expect("connect");
+    client.create_port(create_req("s1")).await.expect("create");
+    assert_eq!(client.cached_leader(), Some(cluster.endpoint(0)));
+
+    cluster.set_silent(0, true);
+    cluster.set_leader(Some(2));
+    let req = CreatePortRequest {
+        request_id: "after-pause".into(),
+        ..create_req("s1")
+    };
+    let resp = client
+        .create_port(req)
+        .await
+        .expect("create after failover");
+    assert_eq!(resp.port.expect("port").host, "node2");
+    let seen: Vec<_> = cluster
+        .seen("create_port")
+        .into_iter()
+        .filter(|s| s.request_id == "after-pause")
+        .collect();
+    assert_eq!(
+        seen.iter().map(|s| s.node).collect::<Vec<_>>(),
+        vec![0, 1, 2],
+        "the silent leader, then the next endpoint, which redirected to the new leader"
+    );
+    assert_eq!(client.cached_leader(), Some(cluster.endpoint(2)));
+}
+
+/// Every node silent: each attempt times out and the next endpoint is tried, until
+/// the deadline; the write's outcome is unknown (an attempt was in flight), and every
+/// attempt carried the same request_id.
+#[tokio::test]
+async fn write_whose_attempts_time_out_ends_at_the_deadline_with_outcome_unknown() {
+    let cluster = Cluster::start(2, Some(0), None).await;
+    cluster.set_silent(0, true);
+    cluster.set_silent(1, true);
+    let client = PrismClient::connect(ClientConfig {
+        attempt_timeout: Duration::from_millis(100),
+        deadline: Duration::from_millis(700),
+        ..config(cluster.addrs.clone())
+    })
+    .await
+    .expect("connect");
+    let err = client
+        .create_port(create_req("s1"))
+        .await
+        .expect_err("deadline");
+    assert_eq!(err.code(), Code::DeadlineExceeded);
+    assert!(err.is(reasons::DEADLINE_EXCEEDED));
+    assert!(err.outcome_unknown, "{err}");
+    assert!(
+        err.attempts >= 2,
+        "moved on after a timed-out attempt: {err}"
+    );
+    let seen = cluster.seen("create_port");
+    assert!(seen.iter().any(|s| s.node == 0) && seen.iter().any(|s| s.node == 1));
+    assert!(
+        seen.iter().all(|s| s.request_id == seen[0].request_id),
+        "same request_id on every attempt: {seen:?}"
+    );
+}
+
+/// A read whose attempt timed out is retried elsewhere too; a read never makes an
+/// outcome unknown.
+#[tokio::test]
+async fn read_on_a_silent_node_moves_on() {
+    let cluster = Cluster::start(2, Some(1), None).await;
+    cluster.set_silent(0, true);
+    let client = PrismClient::connect(ClientConfig {
+        attempt_timeout: Duration::from_millis(500),
+        ..config(cluster.addrs.clone())
+    })
+    .await
+    .expect("connect");
+    let port = client
+        .get_port(GetPortRequest {
+            port_id: "p1".into(),
+        })
+        .await
+        .expect("get");
+    assert_eq!(port.host, "node1");
+    assert_eq!(
+        cluster
+            .seen("get_port")
+            .iter()
+            .map(|s| s.node)
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+
+    cluster.set_silent(1, true);
+    let err = client
+        .with_deadline(Duration::from_millis(500))
+        .get_port(GetPortRequest {
+            port_id: "p1".into(),
+        })
+        .await
+        .expect_err("deadline");
+    assert_eq!(err.code(), Code::DeadlineExceeded);
+    assert!(!err.outcome_unknown, "{err}");
+}
+
 #[tokio::test]
 async fn stale_reads_are_served_by_the_receiving_node() {
     let cluster = Cluster::start(2, Some(0), None).await;
@@ -344,5 +457,13 @@ async fn bad_config_is_rejected() {
         .await
         .err()
         .expect("bad endpoint");
+    assert!(err.is(reasons::INVALID_CONFIG));
+    let err = PrismClient::connect(ClientConfig {
+        attempt_timeout: Duration::ZERO,
+        ..ClientConfig::new(["127.0.0.1:1"])
+    })
+    .await
+    .err()
+    .expect("zero attempt timeout");
     assert!(err.is(reasons::INVALID_CONFIG));
 }

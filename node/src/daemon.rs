@@ -25,6 +25,22 @@ use crate::services::Service;
 pub const REQUEST_BYTES_MAX: usize = 4 << 20;
 /// How long in-flight calls get to finish at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Streams a client may open and reset before this node accepted them, per
+/// connection, before h2 closes the connection with GOAWAY `too_many_resets`.
+///
+/// h2's default (20) guards against "rapid reset" floods (CVE-2023-44487) on a
+/// server that accepts streams as they arrive, where a queue of reset, unaccepted
+/// streams does not build up. It does build up on a node that stalled (SIGSTOP, a
+/// frozen VM, a long scheduling gap): its clients give up on their calls (attempt
+/// timeouts, deadlines) and reset them, and the kernel queues all of it. On resuming,
+/// the node reads every one of those streams before it can accept any, and with the
+/// default it would then cut every client connection at once, failing the calls that
+/// are still in flight on it. One connection per client carries all of that client's
+/// calls to this node (the faults tests run 1000 at once through one client), so the
+/// limit is sized for a few thousand. Each queued stream holds its header block (a
+/// few hundred bytes for our calls, at most hyper's 16 KiB header list limit) until
+/// it is accepted and dropped, which the node does right after it resumes.
+pub const PENDING_ACCEPT_RESET_STREAMS_MAX: usize = 4096;
 
 pub fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
@@ -121,7 +137,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .build_v1()
         .context("building the reflection service")?;
 
-    let mut server = Server::builder();
+    let mut server = Server::builder()
+        .http2_max_pending_accept_reset_streams(Some(PENDING_ACCEPT_RESET_STREAMS_MAX));
     if let Some(tls) = &config.tls {
         let cert =
             std::fs::read(&tls.cert).with_context(|| format!("reading {}", tls.cert.display()))?;

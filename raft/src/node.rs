@@ -148,7 +148,7 @@ impl RaftNode {
 
         // Configured before Raft starts, so a bad certificate or key is a startup
         // error rather than a node that can reach no peer.
-        let mut builder = tonic::transport::Server::builder();
+        let mut builder = crate::network::server::builder();
         if let Some(tls) = &cfg.peer_tls {
             builder = builder
                 .tls_config(tls.server())

@@ -4,15 +4,21 @@
 //! a final answer or the deadline:
 //! - `not_leader` with a leader address: go there at once and cache it as the leader;
 //! - `not_leader` without an address, `no_leader`: back off, try the next endpoint;
-//! - UNAVAILABLE or a transport failure: try the next endpoint at once, backing off
-//!   once every endpoint failed in a row;
+//! - UNAVAILABLE, a transport failure, or no answer within the attempt's budget
+//!   (`ClientConfig::attempt_timeout`, or what is left of the deadline if less): try
+//!   the next endpoint at once, backing off once every endpoint failed in a row;
 //! - anything else is the final answer and is returned at once; e.g. RESOURCE_EXHAUSTED
 //!   `disk_full`, a write the leader refused before proposing it (definite: this
 //!   attempt changed nothing, so it does not make the outcome unknown).
 //!
+//! Only the overall deadline ends a call with DEADLINE_EXCEEDED; an attempt that
+//! timed out is one more failed attempt.
+//!
 //! Retrying a write is safe only because every attempt carries the same request_id:
-//! an attempt whose answer was lost may have been applied, and the cluster answers
-//! its retry with the first outcome instead of applying it twice.
+//! an attempt whose answer was lost (a broken connection, a timed-out attempt) may
+//! have been applied, which makes the call's outcome unknown until an answer comes,
+//! and the cluster answers its retry with the first outcome instead of applying it
+//! twice.
 
 use std::error::Error as _;
 use std::future::Future;
@@ -100,9 +106,12 @@ impl PrismClient {
             }
             let target = cursor.current.clone();
             let channel = eps.channel(&target)?;
+            // A silent node must not take the whole deadline: give up on it after the
+            // attempt's budget and try another (see `ClientConfig::attempt_timeout`).
+            let budget = attempt_budget(self.attempt_timeout, remaining);
             let mut request = tonic::Request::new(req.clone());
             // Lets the server drop work nobody waits for any more.
-            request.set_timeout(remaining);
+            request.set_timeout(budget);
             if let Some(auth) = &self.shared.auth {
                 request
                     .metadata_mut()
@@ -115,26 +124,27 @@ impl PrismClient {
                 );
             }
             attempts += 1;
-            let status = match tokio::time::timeout(remaining, rpc(channel, request)).await {
+            let (next, err) = match tokio::time::timeout(budget, rpc(channel, request)).await {
                 Ok(Ok(response)) => {
                     if leader_routed {
                         eps.set_leader(&target);
                     }
                     return Ok(response.into_inner());
                 }
-                Ok(Err(status)) => status,
+                Ok(Err(status)) => (
+                    classify(&status),
+                    ClientError::from_status(&status, attempts),
+                ),
+                // The node did not answer in time (paused, overloaded, cut off): like
+                // an unreachable node, except that the attempt was in flight. If the
+                // deadline is spent too, the next round of the loop says so.
                 Err(_elapsed) => {
-                    // The attempt was in flight: a write may have been applied.
-                    return Err(ClientError::deadline(
-                        deadline,
-                        attempts,
-                        last.as_ref(),
-                        outcome_unknown || kind == CallKind::Write,
+                    let status = Status::deadline_exceeded(format!(
+                        "no answer from {target} within the attempt's {budget:?}"
                     ));
+                    (Next::Elsewhere, ClientError::from_status(&status, attempts))
                 }
             };
-            let next = classify(&status);
-            let err = ClientError::from_status(&status, attempts);
             tracing::debug!(endpoint = %target, attempt = attempts, error = %err, "prismnet call attempt failed");
             let wait = match next {
                 Next::Fail => {
@@ -162,8 +172,9 @@ impl PrismClient {
                     true
                 }
                 Next::Elsewhere => {
-                    // A refused connection and a reset after the leader applied the
-                    // write look alike from here, so assume the write may have happened.
+                    // A refused connection, a reset after the leader applied the write
+                    // and an attempt that timed out look alike from here, so assume the
+                    // write may have happened.
                     if kind == CallKind::Write {
                         outcome_unknown = true;
                     }
@@ -184,6 +195,12 @@ impl PrismClient {
             tokio::time::sleep(backoff.next_delay().min(remaining)).await;
         }
     }
+}
+
+/// What one attempt may take: the client's attempt timeout, or what is left of the
+/// call's deadline if less.
+fn attempt_budget(attempt_timeout: Duration, remaining: Duration) -> Duration {
+    attempt_timeout.min(remaining)
 }
 
 fn classify(status: &Status) -> Next {
@@ -274,6 +291,17 @@ impl<'a> Cursor<'a> {
 mod tests {
     use super::*;
     use crate::errors::status_with_reason;
+
+    #[test]
+    fn an_attempt_gets_the_attempt_timeout_or_what_is_left_of_the_deadline() {
+        let second = Duration::from_secs(1);
+        assert_eq!(attempt_budget(second, Duration::from_secs(30)), second);
+        let left = Duration::from_millis(300);
+        assert_eq!(attempt_budget(second, left), left);
+        // An attempt timeout at least as long as the deadline: one attempt may use
+        // all of it (the behaviour before attempt timeouts existed).
+        assert_eq!(attempt_budget(Duration::MAX, left), left);
+    }
 
     #[test]
     fn reasonless_local_failures_are_retried_elsewhere() {

@@ -8,11 +8,25 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::error::ClientError;
 
+/// Unanswered TCP keepalive probes before the kernel drops a connection. With the
+/// default 1 s idle time and interval, a dead host is dropped after ~4 s of silence
+/// even if the HTTP/2 PINGs (which notice it sooner) were not running.
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+
+/// How each channel connects and notices a silent peer (see [`super::ClientConfig`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConnectSettings {
+    pub(crate) connect_timeout: Duration,
+    pub(crate) keepalive_interval: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) tcp_keepalive: Option<Duration>,
+}
+
 pub(crate) struct Endpoints {
     /// Configured endpoints, normalized to URIs, in the caller's order.
     list: Vec<String>,
     tls: Option<ClientTlsConfig>,
-    connect_timeout: Duration,
+    settings: ConnectSettings,
     /// One channel per URI: a tonic Channel multiplexes calls over one HTTP/2
     /// connection and reconnects by itself, so it is built once and reused.
     channels: Mutex<HashMap<String, Channel>>,
@@ -24,7 +38,7 @@ impl Endpoints {
     pub(crate) fn new(
         endpoints: &[String],
         tls: Option<ClientTlsConfig>,
-        connect_timeout: Duration,
+        settings: ConnectSettings,
     ) -> Result<Self, ClientError> {
         if endpoints.is_empty() {
             return Err(ClientError::config("no endpoints configured"));
@@ -41,7 +55,7 @@ impl Endpoints {
         Ok(Endpoints {
             list,
             tls,
-            connect_timeout,
+            settings,
             channels: Mutex::new(HashMap::new()),
             leader: Mutex::new(None),
         })
@@ -81,15 +95,23 @@ impl Endpoints {
         if let Some(ch) = channels.get(uri) {
             return Ok(ch.clone());
         }
+        let s = &self.settings;
         let mut endpoint = Endpoint::from_shared(uri.to_string())
             .map_err(|e| ClientError::config(format!("bad endpoint {uri:?}: {e}")))?
-            .connect_timeout(self.connect_timeout)
+            .connect_timeout(s.connect_timeout)
             .tcp_nodelay(true)
-            // Keepalives notice a silently dead node on an idle connection, so the
-            // next call fails over instead of hanging until its deadline.
-            .http2_keep_alive_interval(Duration::from_secs(20))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true);
+            // PINGs notice a silent node (paused, or its packets dropped) within
+            // interval + timeout and close the connection: calls in flight on it
+            // fail over at once, and the next ones go to a fresh connection instead
+            // of waiting for an attempt timeout each. While idle too, so that an idle
+            // client's first call after the fault does not land in a dead connection.
+            .http2_keep_alive_interval(s.keepalive_interval)
+            .keep_alive_timeout(s.keepalive_timeout)
+            .keep_alive_while_idle(true)
+            // tonic has no TCP_USER_TIMEOUT; the PINGs cover unacknowledged data.
+            .tcp_keepalive(s.tcp_keepalive)
+            .tcp_keepalive_interval(s.tcp_keepalive)
+            .tcp_keepalive_retries(s.tcp_keepalive.map(|_| TCP_KEEPALIVE_RETRIES));
         if let Some(tls) = &self.tls {
             endpoint = endpoint
                 .tls_config(tls.clone())

@@ -26,6 +26,14 @@
 //! The caller never sees a redirect. Other errors (INVALID_ARGUMENT, NOT_FOUND, …)
 //! are returned at once as a [`ClientError`].
 //!
+//! **Silent nodes.** Each attempt has its own budget
+//! ([`ClientConfig::attempt_timeout`], 1 s by default, or what is left of the
+//! deadline if less), and HTTP/2 PINGs close a connection whose peer went silent
+//! ([`ClientConfig::keepalive_interval`], [`ClientConfig::keepalive_timeout`], 1 s
+//! each). A paused or cut-off leader therefore costs a call about a second: the
+//! attempt on it is given up, the next endpoint is tried, and by then the others have
+//! usually elected a new leader (~0.6-0.8 s with the default Raft timings).
+//!
 //! **Writes and timeouts.** A write that failed with DEADLINE_EXCEEDED (or with
 //! [`ClientError::outcome_unknown`] set) may or may not have been applied. Every
 //! retry of a logical call carries the same `request_id` (a UUID v4 is generated when
@@ -45,10 +53,10 @@ use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
 
-pub use config::{ClientConfig, RetryPolicy};
+pub use config::{ClientConfig, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT};
 pub use error::ClientError;
 
-use endpoints::Endpoints;
+use endpoints::{ConnectSettings, Endpoints};
 
 /// A fresh request_id (UUID v4) for one logical write.
 pub fn new_request_id() -> String {
@@ -68,6 +76,7 @@ pub(crate) fn ensure_request_id(request_id: &mut String) {
 pub struct PrismClient {
     shared: Arc<Shared>,
     deadline: Duration,
+    attempt_timeout: Duration,
     stale_reads: bool,
 }
 
@@ -81,7 +90,13 @@ impl PrismClient {
     /// Validates the config and prepares one (lazy) connection per endpoint. It does
     /// not wait for any node: a cluster that is down fails calls, not the client.
     pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
-        let endpoints = Endpoints::new(&config.endpoints, config.tls, config.connect_timeout)?;
+        let settings = ConnectSettings {
+            connect_timeout: config.connect_timeout,
+            keepalive_interval: config.keepalive_interval,
+            keepalive_timeout: config.keepalive_timeout,
+            tcp_keepalive: config.tcp_keepalive,
+        };
+        let endpoints = Endpoints::new(&config.endpoints, config.tls, settings)?;
         let auth = match &config.token {
             Some(token) => {
                 let mut value = MetadataValue::try_from(format!("Bearer {token}"))
@@ -95,6 +110,14 @@ impl PrismClient {
         if config.deadline.is_zero() {
             return Err(ClientError::config("deadline must be positive"));
         }
+        if config.attempt_timeout.is_zero() {
+            return Err(ClientError::config("attempt_timeout must be positive"));
+        }
+        if config.keepalive_interval.is_zero() || config.keepalive_timeout.is_zero() {
+            return Err(ClientError::config(
+                "keepalive_interval and keepalive_timeout must be positive",
+            ));
+        }
         Ok(PrismClient {
             shared: Arc::new(Shared {
                 endpoints,
@@ -102,6 +125,7 @@ impl PrismClient {
                 retry: config.retry,
             }),
             deadline: config.deadline,
+            attempt_timeout: config.attempt_timeout,
             stale_reads: config.stale_reads,
         })
     }
@@ -110,6 +134,17 @@ impl PrismClient {
     pub fn with_deadline(&self, deadline: Duration) -> Self {
         PrismClient {
             deadline,
+            ..self.clone()
+        }
+    }
+
+    /// The same client with another per-attempt timeout (see
+    /// [`ClientConfig::attempt_timeout`]); e.g. the deadline itself for a call that
+    /// legitimately takes longer than an attempt normally may. Unlike the config's,
+    /// it is not checked: zero makes every attempt time out at once.
+    pub fn with_attempt_timeout(&self, attempt_timeout: Duration) -> Self {
+        PrismClient {
+            attempt_timeout,
             ..self.clone()
         }
     }

@@ -22,20 +22,29 @@ use crate::v1::*;
 const WAIT_PORT_UP_SLACK: Duration = Duration::from_secs(5);
 
 macro_rules! rpcs {
-    ($($kind:ident $client:ident :: $method:ident ($req:ty) -> $resp:ty;)*) => {
+    ($($kind:ident $(@$slow:ident)? $client:ident :: $method:ident ($req:ty) -> $resp:ty;)*) => {
         impl PrismClient {
             $(
                 #[doc = concat!("`", stringify!($client), "::", stringify!($method), "` (", stringify!($kind), ").")]
                 pub async fn $method(&self, req: $req) -> Result<$resp, ClientError> {
                     rpcs!(@prepare $kind req);
-                    self.call(CallKind::$kind, req, |ch: Channel, r| async move {
-                        $client::new(ch).$method(r).await
-                    })
-                    .await
+                    rpcs!(@client self $($slow)?)
+                        .call(CallKind::$kind, req, |ch: Channel, r| async move {
+                            $client::new(ch).$method(r).await
+                        })
+                        .await
                 }
             )*
         }
     };
+    // `@slow`: one attempt may use the whole deadline, as before attempt timeouts
+    // existed. For calls whose answer legitimately takes seconds (a learner catching
+    // up with the log, a full OVN NB diff or claim) and membership changes, which the
+    // node does not deduplicate by request_id (a retry after a timed-out attempt that
+    // did apply could be refused as if nothing had happened). A silent leader costs
+    // these the deadline; they are rare operator calls.
+    (@client $this:ident) => { $this };
+    (@client $this:ident slow) => { $this.with_attempt_timeout($this.deadline) };
     // Writes get their request_id here, once, before the first attempt, so that all
     // retries of this logical call carry the same one.
     (@prepare Write $req:ident) => { let mut $req = $req; ensure_request_id(&mut $req.request_id); };
@@ -89,13 +98,13 @@ rpcs! {
     Write FloatingIpServiceClient::delete_floating_ip(DeleteFloatingIpRequest) -> DeleteFloatingIpResponse;
 
     Local AdminServiceClient::cluster_status(ClusterStatusRequest) -> ClusterStatusResponse;
-    Write AdminServiceClient::add_node(AddNodeRequest) -> ClusterStatusResponse;
-    Write AdminServiceClient::remove_node(RemoveNodeRequest) -> ClusterStatusResponse;
+    Write @slow AdminServiceClient::add_node(AddNodeRequest) -> ClusterStatusResponse;
+    Write @slow AdminServiceClient::remove_node(RemoveNodeRequest) -> ClusterStatusResponse;
     Local AdminServiceClient::trigger_snapshot(TriggerSnapshotRequest) -> TriggerSnapshotResponse;
 
     Read OvnServiceClient::ovn_status(OvnStatusRequest) -> OvnStatusResponse;
-    Read OvnServiceClient::ovn_diff(OvnDiffRequest) -> OvnDiffResponse;
-    Write OvnServiceClient::ovn_takeover(OvnTakeoverRequest) -> OvnTakeoverResponse;
+    Read @slow OvnServiceClient::ovn_diff(OvnDiffRequest) -> OvnDiffResponse;
+    Write @slow OvnServiceClient::ovn_takeover(OvnTakeoverRequest) -> OvnTakeoverResponse;
 }
 
 impl PrismClient {
@@ -105,9 +114,12 @@ impl PrismClient {
     pub async fn wait_port_up(&self, req: WaitPortUpRequest) -> Result<Port, ClientError> {
         let wait = Duration::from_millis(u64::from(req.timeout_ms)) + WAIT_PORT_UP_SLACK;
         let deadline = self.deadline.max(wait);
-        self.call_with_deadline(CallKind::Read, deadline, req, |ch: Channel, r| async move {
-            PortServiceClient::new(ch).wait_port_up(r).await
-        })
-        .await
+        // The server holds the call for up to the requested wait: an attempt gets that
+        // on top of the usual attempt timeout.
+        self.with_attempt_timeout(self.attempt_timeout.saturating_add(wait))
+            .call_with_deadline(CallKind::Read, deadline, req, |ch: Channel, r| async move {
+                PortServiceClient::new(ch).wait_port_up(r).await
+            })
+            .await
     }
 }

@@ -38,6 +38,9 @@ pub struct Cluster {
     pub token: Option<String>,
     /// Followers redirect without naming the leader's address.
     pub hide_leader_addr: AtomicBool,
+    /// Per node: record CreatePort / GetPort calls, then never answer them (like a
+    /// paused process whose kernel still accepts the bytes).
+    pub silent: Vec<AtomicBool>,
     shutdown: Mutex<Vec<Option<oneshot::Sender<()>>>>,
 }
 
@@ -61,6 +64,7 @@ impl Cluster {
             seen: Mutex::new(Vec::new()),
             token: token.map(str::to_string),
             hide_leader_addr: AtomicBool::new(false),
+            silent: (0..n).map(|_| AtomicBool::new(false)).collect(),
             shutdown: Mutex::new(Vec::new()),
         });
         for (id, listener) in listeners.into_iter().enumerate() {
@@ -80,6 +84,11 @@ impl Cluster {
             );
         }
         cluster
+    }
+
+    /// Makes node `id` stop (or resume) answering CreatePort and GetPort.
+    pub fn set_silent(&self, id: usize, silent: bool) {
+        self.silent[id].store(silent, Ordering::SeqCst);
     }
 
     pub fn set_leader(&self, leader: Option<usize>) {
@@ -125,6 +134,13 @@ struct FakeNode {
 }
 
 impl FakeNode {
+    /// Never returns while this node is silent (the caller gives up).
+    async fn hang_if_silent(&self) {
+        if self.cluster.silent[self.id].load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Records the call, then authenticates and routes it like the real node would.
     fn admit(
         &self,
@@ -176,7 +192,9 @@ impl PortService for FakeNode {
         request: Request<CreatePortRequest>,
     ) -> Result<Response<CreatePortResponse>, Status> {
         let req = request.get_ref();
-        self.admit(request.metadata(), "create_port", &req.request_id, true)?;
+        let admitted = self.admit(request.metadata(), "create_port", &req.request_id, true);
+        self.hang_if_silent().await;
+        admitted?;
         if req.subnet_id == "disk-full" {
             // What a leader answers when it refused the write before proposing.
             let info = [("nodes".to_string(), "2,3".to_string())].into();
@@ -211,7 +229,9 @@ impl PortService for FakeNode {
     }
 
     async fn get_port(&self, request: Request<GetPortRequest>) -> Result<Response<Port>, Status> {
-        self.admit(request.metadata(), "get_port", "", true)?;
+        let admitted = self.admit(request.metadata(), "get_port", "", true);
+        self.hang_if_silent().await;
+        admitted?;
         let id = request.into_inner().port_id;
         match id.as_str() {
             "missing" => Err(status_with_reason(

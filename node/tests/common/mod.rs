@@ -464,6 +464,28 @@ impl Cluster {
         }
     }
 
+    /// SIGSTOPs the node: its sockets stay open and the kernel keeps accepting
+    /// connections and bytes for it, but it answers nothing (like a long GC pause, a
+    /// frozen VM or a host that black-holes its traffic). Waits until the process is
+    /// stopped. The node runs again when the returned guard is dropped (also on panic)
+    /// or [`Paused::resume`]d.
+    pub fn pause(&self, id: u64) -> Paused {
+        let pid = self.nodes[&id].pid().expect("node is running");
+        let pid = libc::pid_t::try_from(pid).expect("pid");
+        // SAFETY: kill(2) on a child we started and have not reaped yet.
+        let rc = unsafe { libc::kill(pid, libc::SIGSTOP) };
+        assert_eq!(rc, 0, "SIGSTOP to node {id}");
+        let paused = Paused {
+            id,
+            pid,
+            resumed: false,
+        };
+        wait_for(&format!("node {id} is stopped"), || {
+            proc_state(pid) == Some('T')
+        });
+        paused
+    }
+
     pub fn node(&self, id: u64) -> &Node {
         &self.nodes[&id]
     }
@@ -607,6 +629,55 @@ impl Drop for Cluster {
             eprintln!("cluster {} failed; node logs follow", self.name);
             eprintln!("{}", self.logs(150));
         }
+    }
+}
+
+/// A node stopped by [`Cluster::pause`]; SIGCONTs it when dropped.
+pub struct Paused {
+    pub id: u64,
+    pid: libc::pid_t,
+    resumed: bool,
+}
+
+impl Paused {
+    /// SIGCONTs the node and waits until it runs again.
+    pub fn resume(mut self) {
+        self.cont();
+        let pid = self.pid;
+        wait_for(&format!("node {} runs again", self.id), || {
+            proc_state(pid) != Some('T')
+        });
+    }
+
+    fn cont(&mut self) {
+        if !self.resumed {
+            self.resumed = true;
+            // SAFETY: kill(2) on a child of this process, stopped by us.
+            unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        }
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        self.cont();
+    }
+}
+
+/// The state letter of a process (`/proc/<pid>/stat`: R, S, T = stopped, ...).
+fn proc_state(pid: libc::pid_t) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: the state follows
+    // the last ')'.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Polls `check` (every [`POLL`]) until it holds; fails the test after [`WAIT`].
+fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(POLL);
     }
 }
 
@@ -776,4 +847,42 @@ pub fn test_cert(dir: &Path, name: &str, ext: &str) {
             &extfile,
         ],
     );
+}
+
+/// Checks the stored ports of a subnet against the acknowledged creates (by device
+/// id, one logical call each): every acknowledged port exactly once and as
+/// acknowledged, no call allocated twice, no IP or MAC twice.
+pub fn check_acknowledged_ports(stored: &[PortFacts], acked: &BTreeMap<String, PortFacts>) {
+    let mut by_device: BTreeMap<&str, Vec<&PortFacts>> = BTreeMap::new();
+    let mut ips = std::collections::BTreeSet::new();
+    let mut macs = std::collections::BTreeSet::new();
+    for p in stored {
+        by_device.entry(&p.device_id).or_default().push(p);
+        for ip in &p.ips {
+            assert!(ips.insert(ip.clone()), "IP {ip} is used twice");
+        }
+        assert!(macs.insert(p.mac.clone()), "MAC {} is used twice", p.mac);
+    }
+    for (device, ports) in &by_device {
+        assert_eq!(ports.len(), 1, "call {device} allocated twice: {ports:?}");
+    }
+    for (device, want) in acked {
+        let got = by_device
+            .get(device.as_str())
+            .unwrap_or_else(|| panic!("acknowledged port of {device} is lost"));
+        assert_eq!(got[0], want, "acknowledged port of {device} changed");
+    }
+}
+
+/// The calls (by device id) that failed with `outcome_unknown` false but whose port
+/// exists: a caller told "it failed" may retry with a new request id, so such a
+/// failure would allocate twice.
+pub fn definite_failures_that_applied<'a>(
+    failed: &'a [(String, prismnet_api::ClientError)],
+    stored: &[PortFacts],
+) -> Vec<&'a (String, prismnet_api::ClientError)> {
+    failed
+        .iter()
+        .filter(|(device, e)| !e.outcome_unknown && stored.iter().any(|p| &p.device_id == device))
+        .collect()
 }

@@ -21,6 +21,25 @@ use crate::types::{
     VoteRequest,
 };
 
+/// Streams a peer may open and reset before this node accepted them, per
+/// connection, before h2 closes the connection with GOAWAY `too_many_resets`.
+///
+/// h2's default (20) guards against "rapid reset" floods on a server that accepts
+/// streams as they arrive. A node that stalled (SIGSTOP, a frozen VM) reads on
+/// resuming everything the leader sent meanwhile: every heartbeat and AppendEntries
+/// it gave up on after openraft's TTL (about the heartbeat interval, 50 ms by
+/// default) and reset, ~20-40 a second. With the default the node would cut the
+/// leader's connection after a stall of about a second, failing the replication
+/// RPC in flight on it. 4096 covers a stall of minutes; each queued stream holds
+/// only its header block until the node accepts and drops it, right after resuming.
+pub const PENDING_ACCEPT_RESET_STREAMS_MAX: usize = 4096;
+
+/// The builder of the peer server, with the connection settings above.
+pub fn builder() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .http2_max_pending_accept_reset_streams(Some(PENDING_ACCEPT_RESET_STREAMS_MAX))
+}
+
 pub struct RaftServer {
     raft: Raft,
     cluster: Arc<str>,
