@@ -325,15 +325,25 @@ mod tests {
         assert_eq!(LogPayload::decode(enc).unwrap(), p);
     }
 
-    /// - a payload written before batching (a bare proposal envelope) reads as a
-    ///   batch of one
+    /// - a payload written before batching (a bare V1 proposal envelope, the only
+    ///   kind ever written bare) reads as a batch of one, without `seen_index`
     #[test]
     fn legacy_single_proposal_reads_as_batch_of_one() {
+        use prismnet_state::command::v1;
         let p = proposals(1).remove(0);
-        let legacy = p.encode();
+        let old = v1::Proposal {
+            request: v1::Request {
+                actor: p.request.actor.clone(),
+                request_id: p.request.request_id.clone(),
+                command: p.request.command.clone(),
+            },
+            stamp: p.stamp,
+        };
+        let legacy = postcard::to_stdvec(&prismnet_state::Envelope::V1(old)).unwrap();
         assert_eq!(legacy[0], PAYLOAD_LEGACY_SINGLE);
         let back = LogPayload::decode(&legacy).unwrap();
         assert_eq!(back.proposals(), std::slice::from_ref(&p));
+        assert_eq!(back.proposals()[0].request.seen_index, None);
     }
 
     /// - damaged bytes are errors, never panics: empty, unknown version, cut

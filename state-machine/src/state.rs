@@ -5,6 +5,7 @@
 //! of the primary maps, so a snapshot cannot contradict itself.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::error::{Reason, Result, StateError};
 use crate::id::Id;
@@ -22,9 +23,12 @@ pub struct State {
     pub(crate) projects: BTreeMap<Scope, Project>,
     pub(crate) vpcs: BTreeMap<Id, Vpc>,
     pub(crate) subnets: BTreeMap<Id, Subnet>,
-    /// Boxed: ids grow with the log, so B-tree nodes fill to about half; keeping the
-    /// large record out of the node halves the memory a port costs.
-    pub(crate) ports: BTreeMap<Id, Box<Port>>,
+    /// Behind a pointer: ids grow with the log, so B-tree nodes fill to about half;
+    /// keeping the large record out of the node halves the memory a port costs.
+    /// Shared (`Arc`), so a snapshot takes the ports in O(ports) pointer copies
+    /// under the state's lock and encodes them after releasing it; a port changed
+    /// meanwhile is copied first (`Arc::make_mut`), the snapshot keeps the old one.
+    pub(crate) ports: BTreeMap<Id, Arc<Port>>,
     pub(crate) groups: BTreeMap<Id, SecurityGroup>,
     pub(crate) extnets: BTreeMap<Id, ExternalNetwork>,
     pub(crate) fips: BTreeMap<Id, FloatingIp>,

@@ -9,6 +9,7 @@
 //! - deleting a port releases its addresses and disassociates its floating IPs.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use super::addresses::pool_error;
 use super::project::Counted;
@@ -243,7 +244,7 @@ impl State {
             updated_ms: ctx.time_ms,
         };
         self.index_port(&port);
-        self.ports.insert(id, Box::new(port));
+        self.ports.insert(id, Arc::new(port));
         self.usage_mut(&scope).ports += 1;
         Ok(Outcome::Created {
             kind: Kind::Port,
@@ -278,7 +279,7 @@ impl State {
             ));
         }
 
-        let mut port = self.ports.remove(&c.port_id).expect("checked above");
+        let mut port = Arc::unwrap_or_clone(self.ports.remove(&c.port_id).expect("checked above"));
         self.unindex_port(&port);
         if let Some(v) = &c.name {
             port.name = v.clone();
@@ -299,7 +300,7 @@ impl State {
         port.port_security = port_security;
         port.updated_ms = ctx.time_ms;
         self.index_port(&port);
-        self.ports.insert(c.port_id, port);
+        self.ports.insert(c.port_id, Arc::new(port));
         Ok(Outcome::Updated {
             kind: Kind::Port,
             id: c.port_id,
@@ -309,7 +310,7 @@ impl State {
     pub(super) fn bind_port(&mut self, ctx: &mut Ctx, port_id: Id, host: &str) -> Result<Outcome> {
         self.port_for(ctx.actor, port_id)?;
         validate::text("host", host)?;
-        let port = self.ports.get_mut(&port_id).expect("checked above");
+        let port = Arc::make_mut(self.ports.get_mut(&port_id).expect("checked above"));
         port.host = host.to_string();
         port.updated_ms = ctx.time_ms;
         Ok(Outcome::Updated {
