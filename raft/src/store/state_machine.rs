@@ -134,7 +134,8 @@ impl StateMachineStore {
     }
 
     /// Applies entries in order (see the module's invariant). Blocks: call it
-    /// through [`blocking`].
+    /// through [`blocking`]. (openraft's own error type, returned as it is.)
+    #[allow(clippy::result_large_err)]
     fn apply_entries<I>(&mut self, entries: I) -> Result<Vec<ApplyResponse>, StorageError>
     where
         I: IntoIterator<Item = Entry>,
@@ -239,7 +240,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // multi-threaded runtime this thread hands its other tasks (Raft's core and
         // replication, heartbeats among them) to another worker meanwhile, so a
         // wait for the lock (a reader holding it) never stalls them.
-        blocking(|| self.apply_entries(entries))
+        #[allow(clippy::result_large_err)]
+        let apply = || self.apply_entries(entries);
+        blocking(apply)
     }
 
     async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
