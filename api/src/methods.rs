@@ -104,6 +104,8 @@ pub const METHODS: &[(&str, CallKind)] = &[
     ("/prismnet.v1.AdminService/AddNode", CallKind::Write),
     ("/prismnet.v1.AdminService/RemoveNode", CallKind::Write),
     ("/prismnet.v1.AdminService/TriggerSnapshot", CallKind::Local),
+    ("/prismnet.v1.AdminService/GetSettings", CallKind::Read),
+    ("/prismnet.v1.AdminService/UpdateSettings", CallKind::Write),
     ("/prismnet.v1.OvnService/OvnStatus", CallKind::Read),
     ("/prismnet.v1.OvnService/OvnDiff", CallKind::Read),
     ("/prismnet.v1.OvnService/OvnTakeover", CallKind::Write),

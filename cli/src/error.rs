@@ -86,9 +86,13 @@ fn api_line(error: &ClientError, request_id: Option<&str>) -> String {
         line.push_str(&format!(" ({})", facts.join(", ")));
     }
     if error.outcome_unknown {
+        let seen = error
+            .seen_revision()
+            .map(|r| format!(" --seen-revision {r}"))
+            .unwrap_or_default();
         match request_id {
             Some(id) => line.push_str(&format!(
-                "; the write may or may not have been applied: rerun with --request-id {id} to find out"
+                "; the write may or may not have been applied: rerun with --request-id {id}{seen} to find out"
             )),
             None => line.push_str("; the write may or may not have been applied"),
         }
@@ -137,6 +141,7 @@ mod tests {
             info: HashMap::new(),
             attempts: 1,
             outcome_unknown: false,
+            write: None,
         }
     }
 
@@ -165,13 +170,27 @@ mod tests {
         err.info.insert("a".into(), "1".into());
         err.outcome_unknown = true;
         let e = CliError::Api {
-            error: Box::new(err),
+            error: Box::new(err.clone()),
             request_id: Some("rid-1".into()),
         };
         assert_eq!(
             e.line(),
             "error: deadline_exceeded: late (a=1, b=2); the write may or may not have been \
              applied: rerun with --request-id rid-1 to find out"
+        );
+        err.write = Some(Box::new(prismnet_api::client::WriteId {
+            request_id: "rid-1".into(),
+            seen_revision: 42,
+        }));
+        let e = CliError::Api {
+            error: Box::new(err),
+            request_id: Some("rid-1".into()),
+        };
+        assert!(
+            e.line()
+                .ends_with("rerun with --request-id rid-1 --seen-revision 42 to find out"),
+            "{}",
+            e.line()
         );
     }
 

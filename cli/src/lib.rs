@@ -87,6 +87,12 @@ pub struct Cli {
     #[arg(long, value_name = "R")]
     pub request_id: Option<String>,
 
+    /// With `--request-id`: the revision the first run of that write had seen, as
+    /// its error line printed. The cluster then tells a retry it no longer
+    /// remembers from a new write (`request_expired`) instead of applying it twice.
+    #[arg(long, value_name = "REV", requires = "request_id")]
+    pub seen_revision: Option<u64>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -99,7 +105,9 @@ pub struct Ctx {
     /// (the leader's view in `cluster status`) make a client for it alike.
     pub config: ClientConfig,
     pub format: Format,
-    request_id: String,
+    /// The operator's `--request-id`; `None`: the client library picks one per
+    /// write (and reports it in an error whose outcome is unknown).
+    request_id: Option<String>,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
@@ -115,22 +123,29 @@ impl Ctx {
             client,
             config,
             format,
-            request_id: request_id.unwrap_or_else(prismnet_api::client::new_request_id),
+            request_id,
             out: Mutex::new(out),
         }
     }
 
-    /// The request id of this invocation's write: one per invocation, so that a
-    /// rerun with `--request-id` is recognized as a retry of the same write.
+    /// The request id of this invocation's write: the operator's `--request-id`,
+    /// or empty for the client library to choose one (it knows then that no
+    /// earlier run used it).
     pub fn request_id(&self) -> String {
-        self.request_id.clone()
+        self.request_id.clone().unwrap_or_default()
     }
 
-    /// Maps a write's error, keeping the request id for the error line.
+    /// Maps a write's error, keeping its request id for the error line.
     pub fn write<T>(&self, result: Result<T, ClientError>) -> Result<T, CliError> {
-        result.map_err(|error| CliError::Api {
-            error: Box::new(error),
-            request_id: Some(self.request_id.clone()),
+        result.map_err(|error| {
+            let request_id = error
+                .request_id()
+                .map(String::from)
+                .or(self.request_id.clone());
+            CliError::Api {
+                error: Box::new(error),
+                request_id,
+            }
         })
     }
 
@@ -197,7 +212,10 @@ pub async fn run(cli: Cli, out: Box<dyn Write + Send>) -> Result<(), CliError> {
         return Err(CliError::usage("--request-id is empty"));
     }
     let config = client_config(&cli)?;
-    let client = PrismClient::connect(config.clone()).await?;
+    let mut client = PrismClient::connect(config.clone()).await?;
+    if let Some(seen) = cli.seen_revision {
+        client = client.with_seen_revision(seen);
+    }
     let ctx = Ctx::new(client, config, cli.output, request_id, out);
     commands::run(&ctx, cli.command).await
 }

@@ -97,6 +97,18 @@ impl AdminService for Svc {
     ) -> Result<Response<TriggerSnapshotResponse>, Status> {
         unimplemented()
     }
+    async fn get_settings(
+        &self,
+        _: Request<GetSettingsRequest>,
+    ) -> Result<Response<ClusterSettings>, Status> {
+        unimplemented()
+    }
+    async fn update_settings(
+        &self,
+        _: Request<UpdateSettingsRequest>,
+    ) -> Result<Response<ClusterSettings>, Status> {
+        unimplemented()
+    }
 }
 
 #[tonic::async_trait]

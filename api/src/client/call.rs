@@ -18,7 +18,10 @@
 //! an attempt whose answer was lost (a broken connection, a timed-out attempt) may
 //! have been applied, which makes the call's outcome unknown until an answer comes,
 //! and the cluster answers its retry with the first outcome instead of applying it
-//! twice.
+//! twice. Every attempt also carries the same `x-prismnet-seen-revision` (the
+//! revision seen before the first one), so a retry whose request_id the cluster has
+//! forgotten is refused (`request_expired`, reported as outcome unknown) rather than
+//! applied again; see the module docs of `client` for the one case it is resent.
 
 use std::error::Error as _;
 use std::future::Future;
@@ -33,7 +36,10 @@ use super::backoff::Backoff;
 use super::error::ClientError;
 use super::PrismClient;
 use crate::errors::{leader_hint, reason_of, reasons};
-use crate::metadata::{AUTHORIZATION_HEADER, STALE_READ_HEADER, STALE_READ_VALUE};
+use crate::metadata::{
+    revision, AUTHORIZATION_HEADER, REVISION_HEADER, SEEN_REVISION_HEADER, STALE_READ_HEADER,
+    STALE_READ_VALUE,
+};
 use crate::methods::CallKind;
 
 /// What a failed attempt means for the next one.
@@ -74,6 +80,66 @@ impl PrismClient {
         &self,
         kind: CallKind,
         deadline: Duration,
+        req: Req,
+        rpc: F,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: FnMut(Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        self.run(kind, deadline, Fresh::No, req, rpc).await
+    }
+
+    /// A call of the typed methods; `fresh` when the library chose the request_id.
+    pub(crate) async fn call_fresh<Req, Resp, F, Fut>(
+        &self,
+        kind: CallKind,
+        fresh: bool,
+        req: Req,
+        rpc: F,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: FnMut(Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        let fresh = if fresh { Fresh::Yes } else { Fresh::No };
+        self.run(kind, self.deadline, fresh, req, rpc).await
+    }
+
+    async fn run<Req, Resp, F, Fut>(
+        &self,
+        kind: CallKind,
+        deadline: Duration,
+        fresh: Fresh,
+        req: Req,
+        rpc: F,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: Clone,
+        F: FnMut(Channel, tonic::Request<Req>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
+    {
+        // Fixed for the whole call: a revision seen before its first attempt.
+        let mut seen = self.seen_revision.unwrap_or_else(|| self.revision());
+        let r = self
+            .attempts(kind, deadline, fresh, &mut seen, req, rpc)
+            .await;
+        r.map_err(|mut e| {
+            if kind == CallKind::Write {
+                e.write.get_or_insert_with(Box::default).seen_revision = seen;
+            }
+            e
+        })
+    }
+
+    async fn attempts<Req, Resp, F, Fut>(
+        &self,
+        kind: CallKind,
+        deadline: Duration,
+        fresh: Fresh,
+        seen: &mut u64,
         req: Req,
         mut rpc: F,
     ) -> Result<Resp, ClientError>
@@ -123,18 +189,40 @@ impl PrismClient {
                     MetadataValue::from_static(STALE_READ_VALUE),
                 );
             }
+            if kind == CallKind::Write {
+                request
+                    .metadata_mut()
+                    .insert(SEEN_REVISION_HEADER, MetadataValue::from(*seen));
+            }
             attempts += 1;
             let (next, err) = match tokio::time::timeout(budget, rpc(channel, request)).await {
                 Ok(Ok(response)) => {
+                    self.saw_revision(revision(response.metadata(), REVISION_HEADER));
                     if leader_routed {
                         eps.set_leader(&target);
                     }
                     return Ok(response.into_inner());
                 }
-                Ok(Err(status)) => (
-                    classify(&status),
-                    ClientError::from_status(&status, attempts),
-                ),
+                Ok(Err(status)) => {
+                    let answered = revision(status.metadata(), REVISION_HEADER);
+                    self.saw_revision(answered);
+                    // Refused because this call's first attempt looked older than
+                    // what the cluster remembers. If no attempt of it can have
+                    // applied (this one was refused, none was lost) and no earlier
+                    // call can have used its request_id, it is new: send it again
+                    // having seen the cluster's revision. Once: that revision is at
+                    // or above what the cluster forgot.
+                    if is_expired(&status) && fresh == Fresh::Yes && !outcome_unknown {
+                        if let Some(r) = answered.filter(|r| *r > *seen) {
+                            *seen = r;
+                            continue;
+                        }
+                    }
+                    (
+                        classify(&status),
+                        ClientError::from_status(&status, attempts),
+                    )
+                }
                 // The node did not answer in time (paused, overloaded, cut off): like
                 // an unreachable node, except that the attempt was in flight. If the
                 // deadline is spent too, the next round of the loop says so.
@@ -147,6 +235,14 @@ impl PrismClient {
             };
             tracing::debug!(endpoint = %target, attempt = attempts, error = %err, "prismnet call attempt failed");
             let wait = match next {
+                // The cluster cannot tell whether an earlier attempt (or an
+                // earlier call with this request_id) applied.
+                Next::Fail if is_expired_error(&err) => {
+                    return Err(ClientError {
+                        outcome_unknown: true,
+                        ..err
+                    })
+                }
                 Next::Fail => {
                     return Err(ClientError {
                         outcome_unknown,
@@ -195,6 +291,21 @@ impl PrismClient {
             tokio::time::sleep(backoff.next_delay().min(remaining)).await;
         }
     }
+}
+
+/// Whether the library chose the call's request_id (then no earlier call used it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Yes,
+    No,
+}
+
+fn is_expired(status: &Status) -> bool {
+    reason_of(status).as_deref() == Some(reasons::REQUEST_EXPIRED)
+}
+
+fn is_expired_error(e: &ClientError) -> bool {
+    e.reason() == Some(reasons::REQUEST_EXPIRED)
 }
 
 /// What one attempt may take: the client's attempt timeout, or what is left of the

@@ -23,9 +23,24 @@ pub struct ClientError {
     /// Attempts made (1 = no retry).
     pub attempts: u32,
     /// True when a write may or may not have been applied: some attempt's answer was
-    /// lost (timeout, broken connection). Retrying with the same request_id is safe
-    /// and tells which.
+    /// lost (timeout, broken connection), or the cluster can no longer tell
+    /// (`request_expired`). Retrying with the same request_id (and
+    /// `seen_revision`) is safe and tells which, while the cluster remembers it.
     pub outcome_unknown: bool,
+    /// For a write: which one (boxed, it is rarely read).
+    pub write: Option<Box<WriteId>>,
+}
+
+/// What identifies a write to the cluster across retries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteId {
+    /// The request_id every attempt carried (empty when the call was made through
+    /// [`crate::PrismClient::call`], which does not know the message's fields).
+    pub request_id: String,
+    /// The revision every attempt said it had seen (`x-prismnet-seen-revision`); a
+    /// retry of it in another process passes it to
+    /// [`crate::PrismClient::with_seen_revision`].
+    pub seen_revision: u64,
 }
 
 impl ClientError {
@@ -37,6 +52,7 @@ impl ClientError {
             info: info_of(status),
             attempts,
             outcome_unknown: false,
+            write: None,
         }
     }
 
@@ -48,6 +64,7 @@ impl ClientError {
             info: HashMap::new(),
             attempts: 0,
             outcome_unknown: false,
+            write: None,
         }
     }
 
@@ -68,7 +85,27 @@ impl ClientError {
             info: HashMap::new(),
             attempts,
             outcome_unknown,
+            write: None,
         }
+    }
+
+    /// Names the write this error is of.
+    pub(crate) fn of_write(mut self, request_id: String) -> Self {
+        self.write.get_or_insert_with(Box::default).request_id = request_id;
+        self
+    }
+
+    /// The request_id of the write this error is of, if known.
+    pub fn request_id(&self) -> Option<&str> {
+        self.write
+            .as_ref()
+            .map(|w| w.request_id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
+    /// The revision the write this error is of said it had seen.
+    pub fn seen_revision(&self) -> Option<u64> {
+        self.write.as_ref().map(|w| w.seen_revision)
     }
 
     pub fn code(&self) -> Code {

@@ -40,6 +40,20 @@
 //! the caller left it empty), which is what makes retrying safe: the cluster applies
 //! a request_id at most once. To retry such a write yourself, set `request_id`
 //! explicitly and reuse it.
+//!
+//! **Retries the cluster no longer recognizes.** The cluster remembers request ids
+//! for a bounded number of writes (its `request_id_retention`, 100,000 by default).
+//! Every write also carries the highest revision (applied index) the client had
+//! seen before the call's first attempt (`x-prismnet-seen-revision`; every answer
+//! carries one). A retry whose id was forgotten and whose first attempt is older
+//! than what the cluster remembers is refused with FAILED_PRECONDITION
+//! `request_expired`, never applied a second time: the library reports it with
+//! [`ClientError::outcome_unknown`] set (look the resource up by name or device id).
+//! A call whose only attempt was refused that way (a client that had seen no recent
+//! revision, e.g. a new one) is sent again at once with the cluster's current
+//! revision, when the library chose its request_id. To retry a write of your own
+//! across restarts, keep [`PrismClient::revision`] from before its first attempt
+//! with its request_id, and retry through [`PrismClient::with_seen_revision`].
 
 mod backoff;
 mod call;
@@ -48,13 +62,14 @@ mod endpoints;
 mod error;
 mod rpcs;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
 
 pub use config::{ClientConfig, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT};
-pub use error::ClientError;
+pub use error::{ClientError, WriteId};
 
 use endpoints::{ConnectSettings, Endpoints};
 
@@ -63,10 +78,14 @@ pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Fills an empty request_id, leaving one the caller chose untouched.
-pub(crate) fn ensure_request_id(request_id: &mut String) {
+/// Fills an empty request_id, leaving one the caller chose untouched. True when it
+/// made one: then no earlier call can have used it.
+pub(crate) fn ensure_request_id(request_id: &mut String) -> bool {
     if request_id.is_empty() {
         *request_id = new_request_id();
+        true
+    } else {
+        false
     }
 }
 
@@ -78,12 +97,17 @@ pub struct PrismClient {
     deadline: Duration,
     attempt_timeout: Duration,
     stale_reads: bool,
+    /// The revision writes say they saw; `None`: the highest seen when each call
+    /// starts.
+    seen_revision: Option<u64>,
 }
 
 struct Shared {
     endpoints: Endpoints,
     auth: Option<MetadataValue<Ascii>>,
     retry: RetryPolicy,
+    /// The highest revision (`x-prismnet-revision`) any answer carried.
+    revision: AtomicU64,
 }
 
 impl PrismClient {
@@ -123,10 +147,12 @@ impl PrismClient {
                 endpoints,
                 auth,
                 retry: config.retry,
+                revision: AtomicU64::new(0),
             }),
             deadline: config.deadline,
             attempt_timeout: config.attempt_timeout,
             stale_reads: config.stale_reads,
+            seen_revision: None,
         })
     }
 
@@ -154,6 +180,29 @@ impl PrismClient {
         PrismClient {
             stale_reads,
             ..self.clone()
+        }
+    }
+
+    /// The highest revision (applied index) any answer to this client carried: what
+    /// to keep with a request_id you will retry later (see the module docs).
+    pub fn revision(&self) -> u64 {
+        self.shared.revision.load(Ordering::Relaxed)
+    }
+
+    /// The same client, whose writes say they saw `revision` before their first
+    /// attempt: for retrying, with its own request_id, a write first sent
+    /// earlier (by this process or a previous one) after `revision` was seen.
+    pub fn with_seen_revision(&self, revision: u64) -> Self {
+        PrismClient {
+            seen_revision: Some(revision),
+            ..self.clone()
+        }
+    }
+
+    /// Takes note of the revision an answer carried.
+    pub(crate) fn saw_revision(&self, revision: Option<u64>) {
+        if let Some(r) = revision {
+            self.shared.revision.fetch_max(r, Ordering::Relaxed);
         }
     }
 

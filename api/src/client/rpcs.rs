@@ -27,12 +27,16 @@ macro_rules! rpcs {
             $(
                 #[doc = concat!("`", stringify!($client), "::", stringify!($method), "` (", stringify!($kind), ").")]
                 pub async fn $method(&self, req: $req) -> Result<$resp, ClientError> {
-                    rpcs!(@prepare $kind req);
+                    rpcs!(@prepare $kind req fresh id);
                     rpcs!(@client self $($slow)?)
-                        .call(CallKind::$kind, req, |ch: Channel, r| async move {
+                        .call_fresh(CallKind::$kind, fresh, req, |ch: Channel, r| async move {
                             $client::new(ch).$method(r).await
                         })
                         .await
+                        .map_err(|e| match id {
+                            Some(id) => e.of_write(id),
+                            None => e,
+                        })
                 }
             )*
         }
@@ -47,9 +51,13 @@ macro_rules! rpcs {
     (@client $this:ident slow) => { $this.with_attempt_timeout($this.deadline) };
     // Writes get their request_id here, once, before the first attempt, so that all
     // retries of this logical call carry the same one.
-    (@prepare Write $req:ident) => { let mut $req = $req; ensure_request_id(&mut $req.request_id); };
-    (@prepare Read $req:ident) => {};
-    (@prepare Local $req:ident) => {};
+    (@prepare Write $req:ident $fresh:ident $id:ident) => {
+        let mut $req = $req;
+        let $fresh = ensure_request_id(&mut $req.request_id);
+        let $id = Some($req.request_id.clone());
+    };
+    (@prepare Read $req:ident $fresh:ident $id:ident) => { let $fresh = false; let $id = None; };
+    (@prepare Local $req:ident $fresh:ident $id:ident) => { let $fresh = false; let $id = None; };
 }
 
 rpcs! {
@@ -101,6 +109,8 @@ rpcs! {
     Write @slow AdminServiceClient::add_node(AddNodeRequest) -> ClusterStatusResponse;
     Write @slow AdminServiceClient::remove_node(RemoveNodeRequest) -> ClusterStatusResponse;
     Local AdminServiceClient::trigger_snapshot(TriggerSnapshotRequest) -> TriggerSnapshotResponse;
+    Read AdminServiceClient::get_settings(GetSettingsRequest) -> ClusterSettings;
+    Write AdminServiceClient::update_settings(UpdateSettingsRequest) -> ClusterSettings;
 
     Read OvnServiceClient::ovn_status(OvnStatusRequest) -> OvnStatusResponse;
     Read @slow OvnServiceClient::ovn_diff(OvnDiffRequest) -> OvnDiffResponse;

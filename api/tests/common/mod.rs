@@ -314,4 +314,18 @@ impl AdminService for FakeNode {
     ) -> Result<Response<TriggerSnapshotResponse>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn get_settings(
+        &self,
+        _: Request<GetSettingsRequest>,
+    ) -> Result<Response<ClusterSettings>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
+
+    async fn update_settings(
+        &self,
+        _: Request<UpdateSettingsRequest>,
+    ) -> Result<Response<ClusterSettings>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }

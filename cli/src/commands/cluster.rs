@@ -2,11 +2,12 @@
 
 use clap::Subcommand;
 use prismnet_api::v1::{
-    AddNodeRequest, ClusterStatusRequest, RemoveNodeRequest, TriggerSnapshotRequest,
+    AddNodeRequest, ClusterStatusRequest, GetSettingsRequest, RemoveNodeRequest,
+    TriggerSnapshotRequest, UpdateSettingsRequest,
 };
 
 use crate::error::CliError;
-use crate::output::cluster::{ClusterStatusOut, SnapshotOut};
+use crate::output::cluster::{ClusterStatusOut, SettingsOut, SnapshotOut};
 use crate::Ctx;
 
 #[derive(Debug, Subcommand)]
@@ -33,6 +34,15 @@ pub enum ClusterCmd {
     },
     /// Snapshot the Raft state of the node asked.
     Snapshot,
+    /// The cluster-wide settings and what the request log remembers; with a flag,
+    /// change that setting (admin).
+    Settings {
+        /// How many request ids the cluster remembers for idempotency (1..10000000).
+        /// A retry is recognized only while its id is remembered: keep it above your
+        /// write rate times your clients' retry deadline.
+        #[arg(long, value_name = "N")]
+        request_id_retention: Option<u32>,
+    },
 }
 
 pub async fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
@@ -82,6 +92,25 @@ pub async fn run(ctx: &Ctx, cmd: ClusterCmd) -> Result<(), CliError> {
                     .await,
             )?;
             ctx.print_one(&SnapshotOut::from(s))
+        }
+        ClusterCmd::Settings {
+            request_id_retention: None,
+        } => {
+            let s = ctx.client.get_settings(GetSettingsRequest {}).await?;
+            ctx.print_one(&SettingsOut::from(s))
+        }
+        ClusterCmd::Settings {
+            request_id_retention,
+        } => {
+            let s = ctx.write(
+                ctx.client
+                    .update_settings(UpdateSettingsRequest {
+                        request_id: ctx.request_id(),
+                        request_id_retention,
+                    })
+                    .await,
+            )?;
+            ctx.print_one(&SettingsOut::from(s))
         }
     }
 }

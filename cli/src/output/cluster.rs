@@ -226,6 +226,60 @@ impl Detail for SnapshotOut {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SettingsOut {
+    pub request_id_retention: u32,
+    pub request_ids_remembered: u64,
+    /// Every request record above this log index is remembered; 0 while none was
+    /// forgotten.
+    pub requests_forgotten_through: u64,
+    pub oldest_request_index: u64,
+    /// `null` until a leader named it.
+    pub incarnation: Option<String>,
+    pub mac_prefix: String,
+    pub revision: u64,
+}
+
+impl From<v1::ClusterSettings> for SettingsOut {
+    fn from(s: v1::ClusterSettings) -> Self {
+        SettingsOut {
+            request_id_retention: s.request_id_retention,
+            request_ids_remembered: s.request_ids_remembered,
+            requests_forgotten_through: s.requests_forgotten_through,
+            oldest_request_index: s.oldest_request_index,
+            incarnation: opt(&s.incarnation),
+            mac_prefix: s.mac_prefix,
+            revision: s.revision,
+        }
+    }
+}
+
+impl Detail for SettingsOut {
+    fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "request_id_retention",
+                self.request_id_retention.to_string(),
+            ),
+            (
+                "request_ids_remembered",
+                self.request_ids_remembered.to_string(),
+            ),
+            (
+                "requests_forgotten_through",
+                self.requests_forgotten_through.to_string(),
+            ),
+            (
+                "oldest_request_index",
+                self.oldest_request_index.to_string(),
+            ),
+            ("incarnation", super::cell_opt(&self.incarnation)),
+            ("mac_prefix", self.mac_prefix.clone()),
+            ("revision", self.revision.to_string()),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

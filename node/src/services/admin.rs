@@ -5,7 +5,7 @@ use prismnet_api::v1;
 use prismnet_api::v1::admin_service_server::AdminService;
 use prismnet_raft::disk::human_bytes;
 use prismnet_raft::{DiskSpace, NodeStatus, PeerNode, Role};
-use prismnet_state::Actor;
+use prismnet_state::{Actor, Command, SettingsPatch, State};
 use tonic::{Request, Response, Status};
 
 use super::Service;
@@ -94,6 +94,29 @@ pub fn cluster_status(st: &NodeStatus, own_nb: OwnNb) -> v1::ClusterStatusRespon
         commit_index: st.committed,
         applied_index: st.applied,
         nodes,
+    }
+}
+
+/// The settings and the request log's figures, as the API shows them.
+fn settings(s: &State) -> v1::ClusterSettings {
+    let st = s.settings();
+    let log = s.request_log();
+    let prefix = &st.mac_prefix.octets[..usize::from(st.mac_prefix.len_bytes)];
+    v1::ClusterSettings {
+        request_id_retention: st.request_id_retention,
+        request_ids_remembered: log.len() as u64,
+        requests_forgotten_through: log.forgotten_through(),
+        oldest_request_index: log.oldest_index().unwrap_or(0),
+        incarnation: s
+            .incarnation()
+            .map(|i| format!("{i:032x}"))
+            .unwrap_or_default(),
+        mac_prefix: prefix
+            .iter()
+            .map(|o| format!("{o:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+        revision: s.last_index(),
     }
 }
 
@@ -208,5 +231,30 @@ impl AdminService for Service {
             node_id: st.id,
             snapshot_index: st.applied,
         }))
+    }
+
+    async fn get_settings(
+        &self,
+        req: Request<v1::GetSettingsRequest>,
+    ) -> Result<Response<v1::ClusterSettings>, Status> {
+        self.require_admin(req.metadata(), "reading the cluster settings")?;
+        let s = self.ctx.read(req.metadata(), |s| Ok(settings(s))).await?;
+        Ok(Response::new(s))
+    }
+
+    async fn update_settings(
+        &self,
+        req: Request<v1::UpdateSettingsRequest>,
+    ) -> Result<Response<v1::ClusterSettings>, Status> {
+        let actor = self.ctx.actor(req.metadata())?;
+        let r = req.get_ref();
+        let cmd = Command::UpdateSettings(SettingsPatch {
+            request_id_retention: r.request_id_retention,
+            ..Default::default()
+        });
+        self.ctx
+            .write(req.metadata(), actor, &r.request_id, cmd)
+            .await?;
+        Ok(Response::new(self.ctx.local(settings)))
     }
 }
