@@ -52,6 +52,25 @@ fn subnet_of<'a>(s: &'a State, p: &Port) -> Option<&'a prismnet_state::model::Su
     s.subnet(&prismnet_state::Actor::Admin, p.subnet_id).ok()
 }
 
+/// Whose driver a WaitPortUp waits on: this node's, if it runs one and still leads.
+/// Leadership may have moved since the call's read: then the new leader's driver
+/// knows, and the caller is redirected like after any leader change (it used to
+/// get `ovn_driver_off`, as if the cluster had no driver).
+fn driver_to_wait_on<D>(
+    driver: Option<D>,
+    leading: impl FnOnce() -> Result<u64, Status>,
+) -> Result<D, Status> {
+    let Some(driver) = driver else {
+        return Err(prismnet_api::errors::status_with_reason(
+            Code::FailedPrecondition,
+            prismnet_api::errors::reasons::OVN_DRIVER_OFF,
+            "port state comes from OVN, and this cluster runs without the OVN driver",
+        ));
+    };
+    leading()?;
+    Ok(driver)
+}
+
 impl Service {
     /// The driver status, when this node leads and drives NB.
     fn leader_ovn(&self) -> Option<DriverStatus> {
@@ -212,17 +231,8 @@ impl PortService for Service {
                 s.port(&actor, id).map(|_| ())
             })
             .await?;
-        let Some(ovn) = self.ctx.ovn.as_ref() else {
-            return Err(prismnet_api::errors::status_with_reason(
-                Code::FailedPrecondition,
-                prismnet_api::errors::reasons::OVN_DRIVER_OFF,
-                "port state comes from OVN, and this cluster runs without the OVN driver",
-            ));
-        };
-        // Leadership may have moved since the read: then the new leader's driver
-        // knows, and the caller is sent there like any call after a leader change.
-        self.leading_term()?;
-        let ovn = ovn.driver.status();
+        let driver = self.ctx.ovn.as_ref().map(|o| o.driver.status());
+        let ovn = driver_to_wait_on(driver, || self.leading_term())?;
         let timeout = Duration::from_millis(u64::from(r.timeout_ms).min(WAIT_UP_MAX_MS));
         ovn.wait_port_up(&id.to_string(), timeout).await;
         // Up or not, the answer is the port as it is now (`up` tells which).
@@ -233,5 +243,23 @@ impl PortService for Service {
             })
             .await?;
         Ok(Response::new(port))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prismnet_api::errors::{no_leader_status, not_leader_status, reason_of, reasons};
+
+    #[test]
+    fn wait_port_up_redirects_when_leadership_moved() {
+        let off = driver_to_wait_on(None::<()>, || Ok(3)).unwrap_err();
+        assert_eq!(reason_of(&off).as_deref(), Some(reasons::OVN_DRIVER_OFF));
+        let moved = driver_to_wait_on(Some(()), || Err(not_leader_status(Some(2), Some("h:1"))))
+            .unwrap_err();
+        assert_eq!(reason_of(&moved).as_deref(), Some(reasons::NOT_LEADER));
+        let electing = driver_to_wait_on(Some(()), || Err(no_leader_status())).unwrap_err();
+        assert_eq!(reason_of(&electing).as_deref(), Some(reasons::NO_LEADER));
+        assert!(driver_to_wait_on(Some(()), || Ok(3)).is_ok());
     }
 }
