@@ -3,12 +3,15 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{subnet_ports, Cluster, Options, PortFacts, WAIT};
+use common::{
+    check_acknowledged_ports, definite_failures_that_applied, make_subnet, subnet_ports, Cluster,
+    Options, PortFacts, WAIT,
+};
 use prismnet_api::v1;
 use prismnet_api::{ClientError, PrismClient};
 
@@ -16,31 +19,6 @@ use prismnet_api::{ClientError, PrismClient};
 const CALLS: usize = 1000;
 /// Acknowledged creates of a wave before its victim is killed.
 const KILL_AFTER: usize = 100;
-
-/// What a port is, for comparing what was acknowledged with what is stored.
-/// Checks the stored ports against the acknowledged ones: every acknowledged port
-/// exactly once and as acknowledged, no device (logical call) twice, no IP or MAC twice.
-fn check_ports(stored: &[PortFacts], acked: &BTreeMap<String, PortFacts>) {
-    let mut by_device: BTreeMap<&str, Vec<&PortFacts>> = BTreeMap::new();
-    let mut ips = BTreeSet::new();
-    let mut macs = BTreeSet::new();
-    for p in stored {
-        by_device.entry(&p.device_id).or_default().push(p);
-        for ip in &p.ips {
-            assert!(ips.insert(ip.clone()), "IP {ip} is used twice");
-        }
-        assert!(macs.insert(p.mac.clone()), "MAC {} is used twice", p.mac);
-    }
-    for (device, ports) in &by_device {
-        assert_eq!(ports.len(), 1, "call {device} allocated twice: {ports:?}");
-    }
-    for (device, want) in acked {
-        let got = by_device
-            .get(device.as_str())
-            .unwrap_or_else(|| panic!("acknowledged port of {device} is lost"));
-        assert_eq!(got[0], want, "acknowledged port of {device} changed");
-    }
-}
 
 /// What a wave of calls ended with: acknowledged ports by device id, failures.
 type Outcomes = (BTreeMap<String, PortFacts>, Vec<(String, ClientError)>);
@@ -112,10 +90,7 @@ async fn wave(
 /// nothing: a caller told "it failed" may retry with a new request id, and a port
 /// that exists after all would then be allocated twice.
 fn assert_definite_failures_left_nothing(failed: &[(String, ClientError)], stored: &[PortFacts]) {
-    let wrong: Vec<&(String, ClientError)> = failed
-        .iter()
-        .filter(|(device, e)| !e.outcome_unknown && stored.iter().any(|p| &p.device_id == device))
-        .collect();
+    let wrong = definite_failures_that_applied(failed, stored);
     assert!(
         wrong.is_empty(),
         "{} calls failed definitely (outcome_unknown false) but their port exists, e.g. {:?}",
@@ -156,28 +131,11 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
     c.start_all();
     let (leader, _) = c.wait_leader(&[1, 2, 3]).await;
     let client = c.client_all().await.with_deadline(Duration::from_secs(90));
-    let vpc = client
-        .create_vpc(v1::CreateVpcRequest {
-            project: "load".into(),
-            name: "load".into(),
-            cidr_blocks: vec!["10.70.0.0/16".into()],
-            ..Default::default()
-        })
-        .await
-        .expect("create vpc");
-    let subnet = client
-        .create_subnet(v1::CreateSubnetRequest {
-            vpc_id: vpc.id.clone(),
-            name: "load".into(),
-            ipv4_cidr: "10.70.0.0/20".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("create subnet");
+    let subnet = make_subnet(&client, "load", "10.70.0.0/16", "10.70.0.0/20").await;
 
     let (mut acked, mut failed) = wave(&mut c, &client, &subnet.id, 0, leader).await;
     let stored = subnet_ports(&client, &subnet.id).await;
-    check_ports(&stored, &acked);
+    check_acknowledged_ports(&stored, &acked);
     assert_definite_failures_left_nothing(&failed, &stored);
 
     // Wave 2: the killed node catches up under load; the next leader dies.
@@ -188,7 +146,7 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
     acked.extend(acked2);
     failed.extend(failed2);
     let stored = subnet_ports(&client, &subnet.id).await;
-    check_ports(&stored, &acked);
+    check_acknowledged_ports(&stored, &acked);
     assert_definite_failures_left_nothing(&failed, &stored);
     eprintln!(
         "stored {} ports ({} of failed calls)",
@@ -224,5 +182,5 @@ async fn leader_killed_during_concurrent_creates_then_restarts() {
         after, expected,
         "the restarted cluster holds the same ports"
     );
-    check_ports(&after, &acked);
+    check_acknowledged_ports(&after, &acked);
 }

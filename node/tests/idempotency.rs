@@ -47,24 +47,8 @@ async fn a_retry_past_eviction_is_refused_not_applied() {
         .await
         .expect("retention 5");
     assert_eq!(s.request_id_retention, 5);
-    let vpc = client
-        .create_vpc(v1::CreateVpcRequest {
-            project: "idem".into(),
-            name: "v".into(),
-            cidr_blocks: vec!["10.77.0.0/16".into()],
-            ..Default::default()
-        })
+    let subnet = common::make_subnet(&client, "idem", "10.77.0.0/16", "10.77.1.0/24")
         .await
-        .expect("vpc");
-    let subnet = client
-        .create_subnet(v1::CreateSubnetRequest {
-            vpc_id: vpc.id,
-            name: "s".into(),
-            ipv4_cidr: "10.77.1.0/24".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("subnet")
         .id;
 
     // The first attempt, straight to the leader, with the revision seen before it.

@@ -43,24 +43,7 @@ async fn paused_leader_costs_writes_a_failover_not_their_deadline() {
     c.start_all();
     let (leader, _) = c.wait_leader(&[1, 2, 3]).await;
     let client = c.client_all().await;
-    let vpc = client
-        .create_vpc(v1::CreateVpcRequest {
-            project: "pause".into(),
-            name: "pause".into(),
-            cidr_blocks: vec!["10.71.0.0/16".into()],
-            ..Default::default()
-        })
-        .await
-        .expect("create vpc");
-    let subnet = client
-        .create_subnet(v1::CreateSubnetRequest {
-            vpc_id: vpc.id.clone(),
-            name: "pause".into(),
-            ipv4_cidr: "10.71.0.0/20".into(),
-            ..Default::default()
-        })
-        .await
-        .expect("create subnet");
+    let subnet = common::make_subnet(&client, "pause", "10.71.0.0/16", "10.71.0.0/20").await;
     assert_eq!(
         client.cached_leader(),
         Some(c.endpoint(leader)),

@@ -91,24 +91,9 @@ impl PrismClient {
         self.run(kind, deadline, Fresh::No, req, rpc).await
     }
 
-    /// A call of the typed methods; `fresh` when the library chose the request_id.
-    pub(crate) async fn call_fresh<Req, Resp, F, Fut>(
-        &self,
-        kind: CallKind,
-        fresh: bool,
-        req: Req,
-        rpc: F,
-    ) -> Result<Resp, ClientError>
-    where
-        Req: Clone,
-        F: FnMut(Channel, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = Result<tonic::Response<Resp>, Status>>,
-    {
-        let fresh = if fresh { Fresh::Yes } else { Fresh::No };
-        self.run(kind, self.deadline, fresh, req, rpc).await
-    }
-
-    async fn run<Req, Resp, F, Fut>(
+    /// One logical call; `fresh` when the library chose the request_id (the typed
+    /// methods), so that no earlier call can have used it.
+    pub(crate) async fn run<Req, Resp, F, Fut>(
         &self,
         kind: CallKind,
         deadline: Duration,
@@ -295,7 +280,7 @@ impl PrismClient {
 
 /// Whether the library chose the call's request_id (then no earlier call used it).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Fresh {
+pub(crate) enum Fresh {
     Yes,
     No,
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use tonic::transport::Channel;
 
+use super::call::Fresh;
 use super::{ensure_request_id, ClientError, PrismClient};
 use crate::methods::CallKind;
 use crate::v1::admin_service_client::AdminServiceClient;
@@ -28,8 +29,9 @@ macro_rules! rpcs {
                 #[doc = concat!("`", stringify!($client), "::", stringify!($method), "` (", stringify!($kind), ").")]
                 pub async fn $method(&self, req: $req) -> Result<$resp, ClientError> {
                     rpcs!(@prepare $kind req fresh id);
-                    rpcs!(@client self $($slow)?)
-                        .call_fresh(CallKind::$kind, fresh, req, |ch: Channel, r| async move {
+                    let client = rpcs!(@client self $($slow)?);
+                    client
+                        .run(CallKind::$kind, client.deadline, fresh, req, |ch: Channel, r| async move {
                             $client::new(ch).$method(r).await
                         })
                         .await
@@ -53,11 +55,11 @@ macro_rules! rpcs {
     // retries of this logical call carry the same one.
     (@prepare Write $req:ident $fresh:ident $id:ident) => {
         let mut $req = $req;
-        let $fresh = ensure_request_id(&mut $req.request_id);
+        let $fresh = if ensure_request_id(&mut $req.request_id) { Fresh::Yes } else { Fresh::No };
         let $id = Some($req.request_id.clone());
     };
-    (@prepare Read $req:ident $fresh:ident $id:ident) => { let $fresh = false; let $id = None; };
-    (@prepare Local $req:ident $fresh:ident $id:ident) => { let $fresh = false; let $id = None; };
+    (@prepare Read $req:ident $fresh:ident $id:ident) => { let $fresh = Fresh::No; let $id = None; };
+    (@prepare Local $req:ident $fresh:ident $id:ident) => { let $fresh = Fresh::No; let $id = None; };
 }
 
 rpcs! {

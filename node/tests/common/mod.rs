@@ -849,6 +849,34 @@ pub fn test_cert(dir: &Path, name: &str, ext: &str) {
     );
 }
 
+/// A VPC `vpc_cidr` in `project` with one IPv4 subnet `subnet_cidr`, both named
+/// after the project; returns the subnet.
+pub async fn make_subnet(
+    client: &PrismClient,
+    project: &str,
+    vpc_cidr: &str,
+    subnet_cidr: &str,
+) -> v1::Subnet {
+    let vpc = client
+        .create_vpc(v1::CreateVpcRequest {
+            project: project.into(),
+            name: project.into(),
+            cidr_blocks: vec![vpc_cidr.into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create vpc");
+    client
+        .create_subnet(v1::CreateSubnetRequest {
+            vpc_id: vpc.id,
+            name: project.into(),
+            ipv4_cidr: subnet_cidr.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create subnet")
+}
+
 /// Checks the stored ports of a subnet against the acknowledged creates (by device
 /// id, one logical call each): every acknowledged port exactly once and as
 /// acknowledged, no call allocated twice, no IP or MAC twice.
