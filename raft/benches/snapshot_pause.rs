@@ -120,6 +120,12 @@ fn spawn_load(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // Shows the builder's own figures ("built snapshot ... lock_held_ms").
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "warn,prismnet_raft::store::state_machine=info",
+        ))
+        .try_init();
     let ports: u64 = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())

@@ -298,13 +298,13 @@ impl RaftNode {
             .wait_for(|a| *a >= want)
             .await
             .map_err(|_| ReadError::Fatal("state machine stopped".into()))?;
-        Ok(f(&self.shared.read().state))
+        Ok(self.shared.with(|a| f(&a.state)))
     }
 
     /// Reads this node's applied state as it is, without contacting anyone: may lag
     /// the leader (or be from a partitioned minority).
     pub fn read_stale<T>(&self, f: impl FnOnce(&State) -> T) -> T {
-        f(&self.shared.read().state)
+        self.shared.with(|a| f(&a.state))
     }
 
     pub fn status(&self) -> NodeStatus {

@@ -29,6 +29,7 @@
 //! the retention meet the refusal.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,34 +48,42 @@ pub struct RequestRecord {
     pub outcome: Outcome,
 }
 
+/// One remembered request, shared (`Arc`) so that a snapshot takes the log in
+/// log order with pointer copies and encodes it after releasing the state's lock.
+pub type RequestEntry = Arc<(RequestKey, RequestRecord)>;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestLog {
-    by_key: BTreeMap<RequestKey, RequestRecord>,
-    /// (log index, position in the entry) -> key, to evict in log order.
-    by_index: BTreeMap<(u64, u32), RequestKey>,
+    /// key -> (log index, position in the entry): where `by_index` keeps it.
+    by_key: BTreeMap<RequestKey, (u64, u32)>,
+    /// (log index, position in the entry) -> the request: log order, in which
+    /// records are evicted and written to snapshots.
+    by_index: BTreeMap<(u64, u32), RequestEntry>,
     /// Highest log index of an evicted record; 0 while none was evicted.
     forgotten_through: u64,
 }
 
 impl RequestLog {
     pub fn get(&self, key: &RequestKey) -> Option<&RequestRecord> {
-        self.by_key.get(key)
+        let at = self.by_key.get(key)?;
+        self.by_index.get(at).map(|e| &e.1)
     }
 
     pub fn record(&mut self, key: RequestKey, rec: RequestRecord, retention: u32) {
         debug_assert!(!self.by_key.contains_key(&key));
-        self.by_index.insert((rec.index, rec.position), key.clone());
-        self.by_key.insert(key, rec);
+        let at = (rec.index, rec.position);
+        self.by_key.insert(key.clone(), at);
+        self.by_index.insert(at, Arc::new((key, rec)));
         self.evict_to(retention);
     }
 
     /// Drops the oldest entries until at most `retention` remain.
     pub fn evict_to(&mut self, retention: u32) {
         while self.by_key.len() > retention as usize {
-            let Some(((index, _), key)) = self.by_index.pop_first() else {
+            let Some(((index, _), entry)) = self.by_index.pop_first() else {
                 break;
             };
-            self.by_key.remove(&key);
+            self.by_key.remove(&entry.0);
             self.forgotten_through = self.forgotten_through.max(index);
         }
     }
@@ -110,8 +119,8 @@ impl RequestLog {
     }
 
     /// Entries in log order (the snapshot order).
-    pub fn iter(&self) -> impl Iterator<Item = (&RequestKey, &RequestRecord)> {
-        self.by_index.values().map(|k| (k, &self.by_key[k]))
+    pub fn entries(&self) -> impl Iterator<Item = &RequestEntry> {
+        self.by_index.values()
     }
 }
 

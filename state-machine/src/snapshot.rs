@@ -30,7 +30,7 @@ use xxhash_rust::xxh3::Xxh3;
 use crate::id::Id;
 use crate::model::{ExternalNetwork, FloatingIp, Port, Project, SecurityGroup, Subnet, Vpc};
 use crate::net::Family;
-use crate::request_log::{RequestKey, RequestRecord};
+use crate::request_log::{RequestEntry, RequestKey, RequestRecord};
 use crate::settings::Settings;
 use crate::state::{device_key, State};
 use std::collections::BTreeMap;
@@ -146,8 +146,8 @@ impl<W: Write> RecordWriter<W> {
 }
 
 /// A consistent copy of everything a snapshot holds, cheap to take under the
-/// state's lock: the ports (the bulk of a large state) as shared pointers, the
-/// rest already encoded. [`SnapshotSource::write`] then encodes the ports and
+/// state's lock: the ports and the remembered requests (the bulk of a large
+/// state) as shared pointers, the rest already encoded. [`SnapshotSource::write`] then encodes the ports and
 /// writes the snapshot without the lock. At 1M ports taking it costs pointer
 /// copies (tens of ms) where encoding under the lock took ~0.4 s, during which
 /// every apply waited.
@@ -155,8 +155,9 @@ pub struct SnapshotSource {
     /// Magic, version and the records before the ports.
     head: RecordWriter<Vec<u8>>,
     ports: Vec<Arc<Port>>,
-    /// The records after the ports.
-    tail: RecordWriter<Vec<u8>>,
+    /// The floating IPs.
+    fips: RecordWriter<Vec<u8>>,
+    requests: Vec<RequestEntry>,
 }
 
 impl SnapshotSource {
@@ -167,8 +168,11 @@ impl SnapshotSource {
         for p in &self.ports {
             rw.record(&RecordRef::Port(p))?;
         }
-        rw.raw(&self.tail.out)?;
-        let records = self.head.records + rw.records + self.tail.records;
+        rw.raw(&self.fips.out)?;
+        for e in &self.requests {
+            rw.record(&RecordRef::Request(&e.0, &e.1))?;
+        }
+        let records = self.head.records + rw.records + self.fips.records;
         let end = RecordRef::End {
             records,
             checksum: rw.hash.digest(),
@@ -236,14 +240,17 @@ impl State {
             head.record(&RecordRef::SecurityGroup(g))?;
         }
         let ports = self.ports.values().cloned().collect();
-        let mut tail = RecordWriter::new(Vec::new());
+        let mut fips = RecordWriter::new(Vec::new());
         for f in self.fips.values() {
-            tail.record(&RecordRef::FloatingIp(f))?;
+            fips.record(&RecordRef::FloatingIp(f))?;
         }
-        for (k, r) in self.requests.iter() {
-            tail.record(&RecordRef::Request(k, r))?;
-        }
-        Ok(SnapshotSource { head, ports, tail })
+        let requests = self.requests.entries().cloned().collect();
+        Ok(SnapshotSource {
+            head,
+            ports,
+            fips,
+            requests,
+        })
     }
 
     /// Restores a state written by [`State::write_snapshot`].

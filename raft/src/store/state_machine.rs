@@ -13,7 +13,7 @@
 
 use std::io::Cursor;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{AnyError, OptionalSend, RaftSnapshotBuilder};
@@ -62,6 +62,19 @@ impl SharedState {
         self.inner
             .read()
             .expect("state machine lock poisoned by a panic during apply")
+    }
+
+    /// Runs `f` under the read lock, from async code: at once when the lock is
+    /// free; when it is not (an apply waits for it, or holds it), off the async
+    /// workers (see [`blocking`]), so that waiting never stalls other tasks, Raft's
+    /// heartbeats among them. (A waiting writer blocks new readers of a std
+    /// `RwLock`; two readers stuck on a 2-worker runtime are a stalled runtime.)
+    pub fn with<T>(&self, f: impl FnOnce(&Applied) -> T) -> T {
+        match self.inner.try_read() {
+            Ok(a) => f(&a),
+            Err(std::sync::TryLockError::Poisoned(_)) => f(&self.read()),
+            Err(std::sync::TryLockError::WouldBlock) => blocking(|| f(&self.read())),
+        }
     }
 
     /// Index of the last applied entry; unlike openraft's metrics, never behind the
@@ -203,7 +216,7 @@ impl StateMachineStore {
 /// Runs blocking work from an async task: on a multi-threaded runtime through
 /// `block_in_place` (the worker's other tasks move to another thread), otherwise
 /// (a current-thread runtime, as in unit tests) inline.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
@@ -323,8 +336,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         // encoding of 1M ports takes.
         let shared = self.shared.clone();
         let dir = self.snapshots.clone();
-        let built =
-            tokio::task::spawn_blocking(move || -> Result<(SnapshotMeta, Vec<u8>), String> {
+        let built = tokio::task::spawn_blocking(
+            move || -> Result<(SnapshotMeta, Vec<u8>, Duration), String> {
+                let locked = Instant::now();
                 let (meta, source) = {
                     let a = shared.read();
                     let nanos = SystemTime::now()
@@ -345,6 +359,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                         .map_err(|e| format!("snapshot {}: {e}", meta.snapshot_id))?;
                     (meta, source)
                 };
+                let lock_held = locked.elapsed();
                 let mut data = Vec::new();
                 source
                     .write(&mut data)
@@ -352,12 +367,19 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 drop(source);
                 dir.save(&meta, &data)
                     .map_err(|e| format!("snapshot {}: {e}", meta.snapshot_id))?;
-                Ok((meta, data))
-            })
-            .await
-            .map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
-        let (meta, data) = built.map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
-        tracing::info!(snapshot = %meta, bytes = data.len(), "built snapshot");
+                Ok((meta, data, lock_held))
+            },
+        )
+        .await
+        .map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
+        let (meta, data, lock_held) =
+            built.map_err(|e| StorageIOError::write_snapshot(None, any(e)))?;
+        tracing::info!(
+            snapshot = %meta,
+            bytes = data.len(),
+            lock_held_ms = lock_held.as_secs_f64() * 1e3,
+            "built snapshot"
+        );
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
