@@ -250,7 +250,7 @@ impl State {
                     .ports_by_device
                     .range((k, Id::MIN)..=(k, Id::MAX))
                     .map(|(_, id)| *id)
-                    .filter(|id| &self.ports[id].device_id == d)
+                    .filter(|id| *self.ports[id].device_id == **d)
                     .collect()
             }
             (None, Some(s), _) => {

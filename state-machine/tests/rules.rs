@@ -378,7 +378,7 @@ fn security_groups_of_ports() {
         },
     ));
     // No groups named: `default`.
-    assert_eq!(d.port(&t, s).security_groups, vec![default]);
+    assert_eq!(*d.port(&t, s).security_groups, [default]);
     // Named by name and id, duplicates dropped.
     let mut c = port_cmd(s);
     c.security_groups = Some(vec![
@@ -390,7 +390,7 @@ fn security_groups_of_ports() {
         Some(View::Port(p)) => p,
         _ => unreachable!(),
     };
-    assert_eq!(p.security_groups, vec![web, default]);
+    assert_eq!(*p.security_groups, [web, default]);
     // Explicitly none.
     c.security_groups = Some(vec![]);
     let bare = match d.ok(&t, Command::CreatePort(c.clone())).view {
@@ -1050,7 +1050,7 @@ fn bind_and_lists_by_device() {
             host: "chassis-7".into(),
         },
     );
-    assert_eq!(d.state.port(&t, ids[0]).unwrap().host, "chassis-7");
+    assert_eq!(&*d.state.port(&t, ids[0]).unwrap().host, "chassis-7");
     let by_dev = PortFilter {
         device_id: Some("vm-1".into()),
         ..Default::default()

@@ -93,7 +93,7 @@ pub fn to_proto(p: &Port, subnet: Option<&Subnet>, ovn: Option<(v1::OvnSync, boo
         project: subnet.map(|s| s.scope.project.clone()).unwrap_or_default(),
         vpc_id: subnet.map(|s| s.vpc_id.to_string()).unwrap_or_default(),
         subnet_id: p.subnet_id.to_string(),
-        name: p.name.clone(),
+        name: p.name.to_string(),
         mac_address: p.mac.to_string(),
         fixed_ips: p
             .fixed_ips()
@@ -102,9 +102,9 @@ pub fn to_proto(p: &Port, subnet: Option<&Subnet>, ovn: Option<(v1::OvnSync, boo
                 ip_address: ip.to_string(),
             })
             .collect(),
-        device_id: p.device_id.clone(),
-        device_owner: p.device_owner.clone(),
-        host: p.host.clone(),
+        device_id: p.device_id.to_string(),
+        device_owner: p.device_owner.to_string(),
+        host: p.host.to_string(),
         security_group_ids: strings(&p.security_groups),
         port_security_enabled: p.port_security,
         allowed_address_pairs: p

@@ -618,7 +618,7 @@ fn port_lsp(
     }
     let mut options = Map::new();
     if !p.host.is_empty() {
-        options.insert("requested-chassis".into(), p.host.clone());
+        options.insert("requested-chassis".into(), p.host.to_string());
     }
     LogicalSwitchPort {
         name: p.id.to_string(),

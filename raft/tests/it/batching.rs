@@ -32,7 +32,7 @@ async fn write_concurrently(leader: &Arc<RaftNode>, requests: Vec<Request>) -> V
 
 fn port_name(a: &Applied) -> Option<&str> {
     match &a.view {
-        Some(View::Port(p)) => Some(p.name.as_str()),
+        Some(View::Port(p)) => Some(&*p.name),
         _ => None,
     }
 }

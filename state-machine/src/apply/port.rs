@@ -229,16 +229,16 @@ impl State {
         let port = Port {
             id,
             subnet_id: c.subnet_id,
-            name: c.name.clone(),
+            name: c.name.as_str().into(),
             mac,
             ipv4: v4.map(|p| as_v4(p.ip())),
             ipv6: v6.map(|p| as_v6(p.ip())),
-            device_id: c.device_id.clone(),
-            device_owner: c.device_owner.clone(),
-            host: String::new(),
-            security_groups: groups,
+            device_id: c.device_id.as_str().into(),
+            device_owner: c.device_owner.as_str().into(),
+            host: Box::default(),
+            security_groups: groups.into(),
             port_security: c.port_security,
-            allowed_address_pairs: c.allowed_address_pairs.clone(),
+            allowed_address_pairs: c.allowed_address_pairs.as_slice().into(),
             admin_state_up: c.admin_state_up,
             created_ms: ctx.time_ms,
             updated_ms: ctx.time_ms,
@@ -269,7 +269,7 @@ impl State {
         }
         let groups = match &c.security_groups {
             Some(refs) => self.resolve_groups(&scope, refs)?,
-            None => port.security_groups.clone(),
+            None => port.security_groups.to_vec(),
         };
         let port_security = c.port_security.unwrap_or(port.port_security);
         if !port_security && !groups.is_empty() {
@@ -282,21 +282,21 @@ impl State {
         let mut port = Arc::unwrap_or_clone(self.ports.remove(&c.port_id).expect("checked above"));
         self.unindex_port(&port);
         if let Some(v) = &c.name {
-            port.name = v.clone();
+            port.name = v.as_str().into();
         }
         if let Some(v) = &c.device_id {
-            port.device_id = v.clone();
+            port.device_id = v.as_str().into();
         }
         if let Some(v) = &c.device_owner {
-            port.device_owner = v.clone();
+            port.device_owner = v.as_str().into();
         }
         if let Some(v) = &c.allowed_address_pairs {
-            port.allowed_address_pairs = v.clone();
+            port.allowed_address_pairs = v.as_slice().into();
         }
         if let Some(v) = c.admin_state_up {
             port.admin_state_up = v;
         }
-        port.security_groups = groups;
+        port.security_groups = groups.into();
         port.port_security = port_security;
         port.updated_ms = ctx.time_ms;
         self.index_port(&port);
@@ -311,7 +311,7 @@ impl State {
         self.port_for(ctx.actor, port_id)?;
         validate::text("host", host)?;
         let port = Arc::make_mut(self.ports.get_mut(&port_id).expect("checked above"));
-        port.host = host.to_string();
+        port.host = host.into();
         port.updated_ms = ctx.time_ms;
         Ok(Outcome::Updated {
             kind: Kind::Port,

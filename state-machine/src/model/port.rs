@@ -7,11 +7,14 @@ use serde::{Deserialize, Serialize};
 use crate::id::Id;
 use crate::net::{Cidr, Mac};
 
+/// Strings and lists are boxed slices (`Box<str>`, `Box<[T]>`): 16 bytes each
+/// instead of 24, and a port holds a million times over; they encode exactly like
+/// `String` and `Vec`, so the formats do not change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Port {
     pub id: Id,
     pub subnet_id: Id,
-    pub name: String,
+    pub name: Box<str>,
     /// Invariant: held in the cluster MAC pool by this port only.
     pub mac: Mac,
     /// Invariant: one address per family the subnet has, held in that family's pool
@@ -19,14 +22,14 @@ pub struct Port {
     /// EUI-64 address of `mac`.
     pub ipv4: Option<Ipv4Addr>,
     pub ipv6: Option<Ipv6Addr>,
-    pub device_id: String,
-    pub device_owner: String,
+    pub device_id: Box<str>,
+    pub device_owner: Box<str>,
     /// Chassis the port is bound to; empty until bound.
-    pub host: String,
+    pub host: Box<str>,
     /// Invariant: groups of the port's project; empty when port security is off.
-    pub security_groups: Vec<Id>,
+    pub security_groups: Box<[Id]>,
     pub port_security: bool,
-    pub allowed_address_pairs: Vec<AddressPair>,
+    pub allowed_address_pairs: Box<[AddressPair]>,
     pub admin_state_up: bool,
     pub created_ms: u64,
     pub updated_ms: u64,
