@@ -303,13 +303,23 @@ async fn the_first_pass_of_a_term_waits_for_the_barrier() {
     new.leadership.set_open(true);
     new.wait_synced(caught_up.index()).await;
     until_no_drift(&new, Duration::from_secs(10)).await;
-    assert!(watch.log().updates > 0, "the new leader claimed and wrote");
+    let started = Instant::now();
+    while watch.log().updates == 0 {
+        assert!(started.elapsed() < SYNC_TIMEOUT, "the new leader never wrote");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(watch.deletes_of(Table::LogicalSwitchPort, &p), 0);
     new.stop().await.unwrap();
 
     // Control: the same start without the barrier deletes P's LSP.
     let hasty = Leader::start(config(&remotes), epoch(5, 2), &stale.state);
     hasty.wait_synced(stale.index()).await;
+    // The watch sees the delete a moment after the pass that made it.
+    let started = Instant::now();
+    while watch.deletes_of(Table::LogicalSwitchPort, &p) == 0 {
+        assert!(started.elapsed() < SYNC_TIMEOUT, "the control never deleted P's LSP");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(watch.deletes_of(Table::LogicalSwitchPort, &p), 1);
     hasty.stop().await.unwrap();
 }
