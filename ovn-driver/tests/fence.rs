@@ -305,7 +305,10 @@ async fn the_first_pass_of_a_term_waits_for_the_barrier() {
     until_no_drift(&new, Duration::from_secs(10)).await;
     let started = Instant::now();
     while watch.log().updates == 0 {
-        assert!(started.elapsed() < SYNC_TIMEOUT, "the new leader never wrote");
+        assert!(
+            started.elapsed() < SYNC_TIMEOUT,
+            "the new leader never wrote"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(watch.deletes_of(Table::LogicalSwitchPort, &p), 0);
@@ -317,7 +320,10 @@ async fn the_first_pass_of_a_term_waits_for_the_barrier() {
     // The watch sees the delete a moment after the pass that made it.
     let started = Instant::now();
     while watch.deletes_of(Table::LogicalSwitchPort, &p) == 0 {
-        assert!(started.elapsed() < SYNC_TIMEOUT, "the control never deleted P's LSP");
+        assert!(
+            started.elapsed() < SYNC_TIMEOUT,
+            "the control never deleted P's LSP"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(watch.deletes_of(Table::LogicalSwitchPort, &p), 1);
