@@ -103,6 +103,11 @@ impl OvsdbServer {
         &self.dir
     }
 
+    /// The database file (`ovsdb-tool show-log` reads its transaction log).
+    pub fn db_path(&self) -> &Path {
+        &self.db
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }

@@ -113,6 +113,33 @@ async fn one_writer_per_term_in_openraft_order() {
         "{err:?}"
     );
     until_no_drift(&b, Duration::from_secs(5)).await;
+
+    // NB's own log names the leadership of every transaction: claims and writes
+    // of (5, 1), then of (5, 2), never (5, 1) again once (5, 2) claimed.
+    let out = std::process::Command::new("ovsdb-tool")
+        .args(["show-log", "-m"])
+        .arg(server.db_path())
+        .output()
+        .expect("ovsdb-tool show-log");
+    let log = String::from_utf8_lossy(&out.stdout);
+    let signed: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("\"prismnet ").nth(1))
+        .collect();
+    let older_sig = format!("{CLUSTER} {older}\"");
+    let newer_sig = format!("{CLUSTER} {newer}\"");
+    let first_newer = signed
+        .iter()
+        .position(|s| *s == newer_sig)
+        .expect("(5,2) signed");
+    assert!(
+        signed[..first_newer].iter().any(|s| *s == older_sig),
+        "{signed:?}"
+    );
+    assert!(
+        signed[first_newer..].iter().all(|s| *s == newer_sig),
+        "{signed:?}"
+    );
 }
 
 /// Hole 2: a deposed leader that does not know it yet re-claims a vanished fence

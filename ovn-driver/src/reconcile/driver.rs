@@ -25,8 +25,8 @@ use crate::translate::{translate, NbModel};
 /// transaction's reply and the server's work per commit small, so a large
 /// initial sync is many quick commits instead of one huge one.
 pub const OPS_PER_TXN_MAX: usize = 500;
-// The fence guard rides along in every transaction.
-const _: () = assert!(OPS_PER_TXN_MAX < crate::ovsdb::MAX_TRANSACTION_OPS);
+// The fence guard and the signature ride along in every transaction.
+const _: () = assert!(OPS_PER_TXN_MAX + 2 <= crate::ovsdb::MAX_TRANSACTION_OPS);
 /// Changes arriving within this window are handled by one pass. Short: it
 /// only adds to a lone change's latency; bursts are batched anyway, since
 /// changes that arrive while a pass runs are all handled by the next one.
@@ -437,6 +437,7 @@ impl OvnDriver {
             insert_at.push(u.inserts.as_ref().map(|_| ops.len()));
             ops.extend(u.ops.iter().cloned());
         }
+        ops.push(fence::signature(&self.config.cluster_name, epoch));
         report.transactions += 1;
         report.ops += ops.len();
         let reply = client.transact(&ops).await?;

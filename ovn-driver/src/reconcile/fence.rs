@@ -117,6 +117,14 @@ impl FromStr for Epoch {
     }
 }
 
+/// The last operation of every transaction the driver sends (writes and claims):
+/// a `comment`, `prismnet <cluster> <epoch>`, that NB's own log keeps with the
+/// transaction (`ovsdb-tool show-log`), so an auditor (the chaos suite) can tell
+/// which leadership committed what, in commit order.
+pub fn signature(cluster: &str, epoch: &Epoch) -> Operation {
+    Operation::Comment(format!("prismnet {cluster} {epoch}"))
+}
+
 /// The first operation of every write: fails the whole transaction unless
 /// NB_Global still holds our epoch.
 pub fn guard(cluster: &str, epoch: &Epoch) -> Operation {
@@ -307,7 +315,9 @@ pub async fn claim(
                 })
             }
         }
-        match client.transact(&claim_ops(cluster, epoch, &stored)).await {
+        let mut ops = claim_ops(cluster, epoch, &stored);
+        ops.push(signature(cluster, epoch));
+        match client.transact(&ops).await {
             Ok(_) => {
                 if st == Standing::Claimable {
                     info!(cluster, %epoch, previous = %stored, "claimed the NB fence");
