@@ -7,6 +7,12 @@
 //!
 //! | module | purpose |
 //! |---|---|
+//! | [`cluster`] | the cluster under test: namespaces, bridge, prismnetd, clustered NB; the ledger that cleans up |
+//! | [`failpoint`] | nemeses (partitions, kills, pauses, ...) and their seeded schedule |
 //! | [`history`] | the recorded operations (invoke, then ok / fail / info), JSON lines |
+//! | [`traffic`] | the workload: clients doing port operations through the client library, recorded |
 
+pub mod cluster;
+pub mod failpoint;
 pub mod history;
+pub mod traffic;

@@ -1,0 +1,164 @@
+//! The cluster under test: three `prismnetd` processes, each in its own network
+//! namespace, a clustered OVN NB (three members) with SB and northd, and the
+//! bridge that joins them to the clients in the root namespace (see `net.rs`).
+//! Everything it creates is in the run's ledger (`sys.rs`) and removed when the
+//! [`Cluster`] is dropped, after a failure too; one run at a time (a lock).
+
+pub mod net;
+pub mod node;
+pub mod ovn;
+pub mod sys;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use net::{Host, Net};
+use node::{node_ip, Node};
+use ovn::{member_ip, Ovn, NB_MEMBERS};
+use sys::{io_err, Ledger, Result, SysError, LEDGER_DIR};
+
+/// The cluster name the nodes run under (their NB fence key is named by it).
+pub const CLUSTER_NAME: &str = "chaos";
+
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub prismnetd: PathBuf,
+    /// The run directory: logs, data dirs, NB databases.
+    pub dir: PathBuf,
+    pub nodes: u64,
+    /// More flags for every node.
+    pub node_args: Vec<String>,
+}
+
+pub struct Cluster {
+    pub config: ClusterConfig,
+    pub nodes: BTreeMap<u64, Node>,
+    pub ovn: Ovn,
+    pub net: Net,
+    peers: String,
+    _lock: File,
+    /// Dropped last: removes what the fields above could not (namespaces, links).
+    pub ledger: Ledger,
+}
+
+/// Holds `/run/prismnet-chaos/run.lock` (flock): two runs would share addresses.
+fn lock_runs() -> Result<File> {
+    std::fs::create_dir_all(LEDGER_DIR).map_err(io_err(LEDGER_DIR))?;
+    let path = Path::new(LEDGER_DIR).join("run.lock");
+    let f = File::create(&path).map_err(io_err(path.display().to_string()))?;
+    // SAFETY: flock on a file descriptor we own.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(SysError::Failed {
+            command: "flock run.lock".into(),
+            status: "busy".into(),
+            output: "another prismnet-chaos run is in progress".into(),
+        });
+    }
+    Ok(f)
+}
+
+/// A short tag for names (interface names are limited to 15 characters).
+fn tag() -> String {
+    format!("{:x}", std::process::id() % 0x1000)
+}
+
+impl Cluster {
+    /// Builds the network, starts OVN and every node, and returns once they all run.
+    pub fn start(config: ClusterConfig) -> Result<Cluster> {
+        let lock = lock_runs()?;
+        let ledger = Ledger::open()?;
+        std::fs::create_dir_all(&config.dir).map_err(io_err(config.dir.display().to_string()))?;
+        let net = Net::create(&ledger, &tag())?;
+        let nb_ips: Vec<_> = (1..=NB_MEMBERS).map(member_ip).collect();
+        let nb_host = net.host(&ledger, "nb", &nb_ips)?;
+        let ovn_dir = config.dir.join("ovn");
+        std::fs::create_dir_all(&ovn_dir).map_err(io_err("ovn dir"))?;
+        let ovn = Ovn::start(&ledger, nb_host, &ovn_dir)?;
+        let mut nodes = BTreeMap::new();
+        for id in 1..=config.nodes {
+            let host = net.host(&ledger, &format!("n{id}"), &[node_ip(id)])?;
+            let dir = config.dir.join(format!("n{id}"));
+            std::fs::create_dir_all(&dir).map_err(io_err(dir.display().to_string()))?;
+            nodes.insert(
+                id,
+                Node::new(id, host, dir.join("data"), dir.join("prismnetd.log")),
+            );
+        }
+        let peers = nodes
+            .values()
+            .map(Node::peer_spec)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut c = Cluster {
+            config,
+            nodes,
+            ovn,
+            net,
+            peers,
+            _lock: lock,
+            ledger,
+        };
+        let ids: Vec<u64> = c.nodes.keys().copied().collect();
+        for id in ids {
+            c.start_node(id)?;
+        }
+        Ok(c)
+    }
+
+    /// The flags every node gets.
+    fn args(&self) -> Vec<String> {
+        let mut a = vec![
+            "--peers".to_string(),
+            self.peers.clone(),
+            "--ovn-nb".to_string(),
+            self.ovn.remotes().join(","),
+            "--cluster-name".to_string(),
+            CLUSTER_NAME.to_string(),
+            "--log-level".to_string(),
+            "info".to_string(),
+        ];
+        a.extend(self.config.node_args.iter().cloned());
+        a
+    }
+
+    /// (Re)starts node `id` on its data dir.
+    pub fn start_node(&mut self, id: u64) -> Result<()> {
+        let args = self.args();
+        let binary = self.config.prismnetd.clone();
+        let node = self.nodes.get_mut(&id).ok_or_else(|| SysError::Failed {
+            command: format!("start node {id}"),
+            status: "unknown node".into(),
+            output: String::new(),
+        })?;
+        node.start(&self.ledger, &binary, &args)
+    }
+
+    pub fn node(&self, id: u64) -> &Node {
+        &self.nodes[&id]
+    }
+
+    pub fn node_mut(&mut self, id: u64) -> &mut Node {
+        self.nodes.get_mut(&id).expect("known node")
+    }
+
+    pub fn ids(&self) -> Vec<u64> {
+        self.nodes.keys().copied().collect()
+    }
+
+    /// API endpoints of every node, as the clients are given them.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.values().map(Node::endpoint).collect()
+    }
+
+    pub fn host(&self, id: u64) -> &Host {
+        &self.nodes[&id].host
+    }
+
+    /// Every node's address, by id.
+    pub fn ips(&self) -> BTreeMap<u64, std::net::Ipv4Addr> {
+        self.nodes.keys().map(|id| (*id, node_ip(*id))).collect()
+    }
+}
