@@ -106,6 +106,7 @@ pub const METHODS: &[(&str, CallKind)] = &[
     ("/prismnet.v1.AdminService/TriggerSnapshot", CallKind::Local),
     ("/prismnet.v1.AdminService/GetSettings", CallKind::Read),
     ("/prismnet.v1.AdminService/UpdateSettings", CallKind::Write),
+    ("/prismnet.v1.AdminService/StateDigest", CallKind::Local),
     ("/prismnet.v1.OvnService/OvnStatus", CallKind::Read),
     ("/prismnet.v1.OvnService/OvnDiff", CallKind::Read),
     ("/prismnet.v1.OvnService/OvnTakeover", CallKind::Write),

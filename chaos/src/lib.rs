@@ -9,10 +9,16 @@
 //! |---|---|
 //! | [`cluster`] | the cluster under test: namespaces, bridge, prismnetd, clustered NB; the ledger that cleans up |
 //! | [`failpoint`] | nemeses (partitions, kills, pauses, ...) and their seeded schedule |
+//! | [`nb_audit`] | from NB's own log: no deposed leadership committed after a newer one |
+//! | [`report`] | the run directory: history, faults, checks, timeline, index.html; the verdict |
+//! | [`run`] | one run: setup, the schedule of faults, liveness, the final read |
 //! | [`history`] | the recorded operations (invoke, then ok / fail / info), JSON lines |
 //! | [`traffic`] | the workload: clients doing port operations through the client library, recorded |
 
 pub mod cluster;
 pub mod failpoint;
 pub mod history;
+pub mod nb_audit;
+pub mod report;
+pub mod run;
 pub mod traffic;

@@ -109,6 +109,13 @@ impl AdminService for Svc {
     ) -> Result<Response<ClusterSettings>, Status> {
         unimplemented()
     }
+
+    async fn state_digest(
+        &self,
+        _: Request<StateDigestRequest>,
+    ) -> Result<Response<StateDigestResponse>, Status> {
+        unimplemented()
+    }
 }
 
 #[tonic::async_trait]

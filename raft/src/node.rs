@@ -358,6 +358,18 @@ impl RaftNode {
         self.raft.metrics()
     }
 
+    /// This node's applied index and the digest of its state there: equal on two
+    /// replicas at the same index exactly when their states are. O(state), on a
+    /// blocking thread.
+    pub async fn state_digest(&self) -> Result<(u64, u128), ReadError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            shared.with(|a| (a.last_applied.map_or(0, |l| l.index), a.state.digest()))
+        })
+        .await
+        .map_err(|e| ReadError::Fatal(format!("digest task: {e}")))
+    }
+
     /// The index of the last entry applied here (committed, so every client may
     /// take it as a revision it has seen).
     pub fn applied_index(&self) -> u64 {

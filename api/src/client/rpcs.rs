@@ -113,6 +113,7 @@ rpcs! {
     Local AdminServiceClient::trigger_snapshot(TriggerSnapshotRequest) -> TriggerSnapshotResponse;
     Read AdminServiceClient::get_settings(GetSettingsRequest) -> ClusterSettings;
     Write AdminServiceClient::update_settings(UpdateSettingsRequest) -> ClusterSettings;
+    Local AdminServiceClient::state_digest(StateDigestRequest) -> StateDigestResponse;
 
     Read OvnServiceClient::ovn_status(OvnStatusRequest) -> OvnStatusResponse;
     Read @slow OvnServiceClient::ovn_diff(OvnDiffRequest) -> OvnDiffResponse;

@@ -328,4 +328,11 @@ impl AdminService for FakeNode {
     ) -> Result<Response<ClusterSettings>, Status> {
         Err(Status::unimplemented("fake"))
     }
+
+    async fn state_digest(
+        &self,
+        _: Request<StateDigestRequest>,
+    ) -> Result<Response<StateDigestResponse>, Status> {
+        Err(Status::unimplemented("fake"))
+    }
 }

@@ -73,7 +73,12 @@ impl Node {
     }
 
     /// Starts the node (again) with `args` after the common ones.
-    pub fn start(&mut self, ledger: &Ledger, binary: &PathBuf, args: &[String]) -> Result<()> {
+    pub fn start(
+        &mut self,
+        ledger: &Ledger,
+        binary: &std::path::Path,
+        args: &[String],
+    ) -> Result<()> {
         if self.daemon.is_some() {
             return Ok(());
         }

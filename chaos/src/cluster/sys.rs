@@ -296,10 +296,7 @@ impl Daemon {
 
     /// Whether it still runs (reaps it if it exited).
     pub fn alive(&mut self) -> bool {
-        match self.child.as_mut().map(Child::try_wait) {
-            Some(Ok(None)) => true,
-            _ => false,
-        }
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
 
     pub fn signal(&self, sig: libc::c_int) {

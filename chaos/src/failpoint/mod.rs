@@ -4,6 +4,7 @@
 //! A schedule alternates a fault (held for a while) and a quiet spell after
 //! healing it, so that the cluster is seen both failing and recovering.
 
+pub mod exec;
 pub mod partition;
 
 use std::time::Duration;
@@ -110,6 +111,11 @@ impl Pace {
     pub const DEFAULT: Pace = Pace {
         hold: (Duration::from_secs(3), Duration::from_secs(10)),
         quiet: (Duration::from_secs(2), Duration::from_secs(6)),
+    };
+    /// CI's: long enough for an election (~1 s) inside each fault.
+    pub const SHORT: Pace = Pace {
+        hold: (Duration::from_millis(2000), Duration::from_millis(3500)),
+        quiet: (Duration::from_millis(1000), Duration::from_millis(2000)),
     };
 }
 

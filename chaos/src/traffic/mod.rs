@@ -192,14 +192,20 @@ impl Client {
     async fn perform(&self, f: &F) -> Event {
         let write = !matches!(f, F::GetPort { .. } | F::ListPorts { .. });
         let port = |r: Result<Option<v1::Port>, ClientError>| match r {
-            Ok(Some(p)) => Ok(Value::Port(seen(&p))),
+            Ok(Some(p)) => Event::Ok {
+                value: Value::Port(seen(&p)),
+            },
             // A success without its port is a server bug: the outcome is unknown.
-            Ok(None) => Err(Event::Info {
+            Ok(None) => Event::Info {
                 error: "no_port_in_answer".into(),
-            }),
-            Err(e) => Err(classify(&e, write)),
+            },
+            Err(e) => classify(&e, write),
         };
-        let result = match f {
+        let done = |r: Result<Value, ClientError>| match r {
+            Ok(value) => Event::Ok { value },
+            Err(e) => classify(&e, write),
+        };
+        match f {
             F::CreatePort { subnet, ip, device } => port(
                 self.api
                     .create_port(v1::CreatePortRequest {
@@ -211,15 +217,15 @@ impl Client {
                     .await
                     .map(|r| r.port),
             ),
-            F::DeletePort { port } => self
-                .api
-                .delete_port(v1::DeletePortRequest {
-                    port_id: port.clone(),
-                    ..Default::default()
-                })
-                .await
-                .map(|_| Value::Deleted)
-                .map_err(|e| classify(&e, write)),
+            F::DeletePort { port } => done(
+                self.api
+                    .delete_port(v1::DeletePortRequest {
+                        port_id: port.clone(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| Value::Deleted),
+            ),
             F::GetPort { port: id } => port(
                 self.api
                     .get_port(v1::GetPortRequest {
@@ -228,10 +234,7 @@ impl Client {
                     .await
                     .map(Some),
             ),
-            F::ListPorts { subnet } => list(&self.api, subnet)
-                .await
-                .map(Value::Ports)
-                .map_err(|e| classify(&e, write)),
+            F::ListPorts { subnet } => done(list(&self.api, subnet).await.map(Value::Ports)),
             F::WriteName { port: id, name } => port(
                 self.api
                     .update_port(v1::UpdatePortRequest {
@@ -242,10 +245,6 @@ impl Client {
                     .await
                     .map(Some),
             ),
-        };
-        match result {
-            Ok(value) => Event::Ok { value },
-            Err(event) => event,
         }
     }
 }

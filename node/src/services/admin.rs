@@ -257,4 +257,22 @@ impl AdminService for Service {
             .await?;
         Ok(Response::new(self.ctx.local(settings)))
     }
+
+    async fn state_digest(
+        &self,
+        req: Request<v1::StateDigestRequest>,
+    ) -> Result<Response<v1::StateDigestResponse>, Status> {
+        self.require_admin(req.metadata(), "reading the state digest")?;
+        let (applied_index, digest) = self
+            .ctx
+            .raft
+            .state_digest()
+            .await
+            .map_err(crate::errors::read_error)?;
+        Ok(Response::new(v1::StateDigestResponse {
+            node_id: self.ctx.raft.id(),
+            applied_index,
+            digest: format!("{digest:032x}"),
+        }))
+    }
 }
