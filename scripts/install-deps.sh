@@ -8,6 +8,7 @@ packages=(
   ovn-central ovn-host openvswitch-switch # real ovsdb-server / northd / ovn-controller for tests
   busybox udhcpc iputils-ping nftables iproute2
   ethtool                                 # data-plane tests: checksum offload off on VM veths
+  faketime                                # chaos suite: clock nemeses (libfaketime)
 )
 
 missing=()

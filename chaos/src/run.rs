@@ -124,6 +124,13 @@ pub async fn leader(endpoints: &[String]) -> Option<u64> {
 
 /// Runs the whole thing; the cluster is gone (and cleaned up) when it returns.
 pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
+    let fake_clocks = config.nemeses.iter().any(Nemesis::needs_clock);
+    if fake_clocks && !crate::failpoint::clock::available() {
+        return Err(RunError::Setup(format!(
+            "the clock nemeses need libfaketime ({}; Debian package faketime)",
+            crate::failpoint::clock::LIBFAKETIME
+        )));
+    }
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -138,6 +145,7 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
         dir: config.dir.clone(),
         nodes: 3,
         node_args: config.node_args.clone(),
+        fake_clocks,
     })?;
     let endpoints = cluster.endpoints();
     let api = rt.block_on(client(endpoints.clone(), config.deadline))?;

@@ -30,6 +30,8 @@ pub struct ClusterConfig {
     pub nodes: u64,
     /// More flags for every node.
     pub node_args: Vec<String>,
+    /// Run every node under libfaketime (for the clock nemeses).
+    pub fake_clocks: bool,
 }
 
 pub struct Cluster {
@@ -82,10 +84,13 @@ impl Cluster {
             let host = net.host(&ledger, &format!("n{id}"), &[node_ip(id)])?;
             let dir = config.dir.join(format!("n{id}"));
             std::fs::create_dir_all(&dir).map_err(io_err(dir.display().to_string()))?;
-            nodes.insert(
-                id,
-                Node::new(id, host, dir.join("data"), dir.join("prismnetd.log")),
-            );
+            let mut node = Node::new(id, host, dir.join("data"), dir.join("prismnetd.log"));
+            if config.fake_clocks {
+                let file = crate::failpoint::clock::offset_file(&dir);
+                crate::failpoint::clock::set(&file, "+0")?;
+                node.launch.env = crate::failpoint::clock::env(&file);
+            }
+            nodes.insert(id, node);
         }
         let peers = nodes
             .values()
@@ -134,6 +139,11 @@ impl Cluster {
             output: String::new(),
         })?;
         node.start(&self.ledger, &binary, &args)
+    }
+
+    /// Node `id`'s directory in the run dir (its log, its clock file).
+    pub fn node_dir(&self, id: u64) -> PathBuf {
+        self.config.dir.join(format!("n{id}"))
     }
 
     pub fn node(&self, id: u64) -> &Node {

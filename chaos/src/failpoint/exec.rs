@@ -1,9 +1,16 @@
 //! Starting and healing one fault on the cluster.
 
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::ovn::{member_ip, NB_MEMBERS};
 use crate::cluster::sys::Result;
 use crate::cluster::Cluster;
 
-use super::{partition, Nemesis, Target};
+use super::{clock, partition, Nemesis, Target};
 
 /// A fault in force, and how to undo it.
 pub struct Active {
@@ -17,6 +24,17 @@ enum Undo {
     Partition,
     Restart(Vec<u64>),
     Resume(Vec<u64>),
+    /// Clear the fault rules of one node.
+    ClearRules(u64),
+    /// Set the node's clock offset back to zero (after stopping a strobe).
+    TrueTime(PathBuf, Option<Strobe>),
+    RestartNb(Vec<u8>),
+}
+
+/// A thread that keeps moving a node's clock until told to stop.
+struct Strobe {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 /// The nodes a process fault hits: the leader, one follower (seeded), or all.
@@ -71,6 +89,50 @@ pub fn start(
             }
             (format!("nodes {}", list(&hit)), Undo::Resume(hit))
         }
+        Nemesis::ClockJump => {
+            let id = targets(cluster, Target::Follower, leader, rng)[0];
+            let id = if rng.bool() { leader.unwrap_or(id) } else { id };
+            let secs = rng.i64(60..=600) * if rng.bool() { 1 } else { -1 };
+            let file = clock::offset_file(&cluster.node_dir(id));
+            clock::set(&file, &format!("{secs:+}s"))?;
+            (format!("node {id} {secs:+} s"), Undo::TrueTime(file, None))
+        }
+        Nemesis::ClockStrobe => {
+            let id = leader.unwrap_or_else(|| targets(cluster, Target::All, None, rng)[0]);
+            let file = clock::offset_file(&cluster.node_dir(id));
+            let strobe = strobe(file.clone(), rng.u64(..));
+            (format!("node {id}"), Undo::TrueTime(file, Some(strobe)))
+        }
+        Nemesis::LinkLoss => {
+            let id = targets(cluster, Target::All, None, rng)[0];
+            let percent = rng.u8(20..=40);
+            let others: Vec<Ipv4Addr> = cluster
+                .ips()
+                .into_iter()
+                .filter(|(i, _)| *i != id)
+                .map(|(_, ip)| ip)
+                .collect();
+            cluster.host(id).nft(&loss_rules(&others, percent))?;
+            (format!("node {id} {percent}%"), Undo::ClearRules(id))
+        }
+        Nemesis::NbKillLeader => {
+            let m = cluster.ovn.leader().unwrap_or(1);
+            cluster.ovn.kill_member(m);
+            (format!("NB member {m}"), Undo::RestartNb(vec![m]))
+        }
+        Nemesis::NbCutLeader => {
+            let id = leader.unwrap_or_else(|| targets(cluster, Target::All, None, rng)[0]);
+            let nb: Vec<Ipv4Addr> = (1..=NB_MEMBERS).map(member_ip).collect();
+            cluster.host(id).nft(&cut_rules(&nb))?;
+            (format!("node {id}"), Undo::ClearRules(id))
+        }
+        Nemesis::NbRestart => {
+            let all: Vec<u8> = (1..=NB_MEMBERS).collect();
+            for m in &all {
+                cluster.ovn.kill_member(*m);
+            }
+            ("every NB member".to_string(), Undo::RestartNb(all))
+        }
     };
     Ok(Active {
         nemesis,
@@ -95,5 +157,63 @@ pub fn heal(cluster: &mut Cluster, active: Active) -> Result<()> {
             }
             Ok(())
         }
+        Undo::ClearRules(id) => cluster.host(id).clear_faults(),
+        Undo::TrueTime(file, strobe) => {
+            if let Some(s) = strobe {
+                s.stop.store(true, Ordering::SeqCst);
+                let _ = s.thread.join();
+            }
+            clock::set(&file, "+0")
+        }
+        Undo::RestartNb(members) => {
+            for m in members {
+                let ledger = &cluster.ledger;
+                cluster.ovn.start_member(ledger, m)?;
+            }
+            Ok(())
+        }
     }
+}
+
+fn strobe(file: PathBuf, seed: u64) -> Strobe {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let thread = std::thread::spawn(move || {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        while !flag.load(Ordering::SeqCst) {
+            let secs = rng.i64(-300..=300);
+            let _ = clock::set(&file, &format!("{secs:+}s"));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    });
+    Strobe { stop, thread }
+}
+
+fn ip_set(ips: &[Ipv4Addr]) -> String {
+    let v: Vec<String> = ips.iter().map(Ipv4Addr::to_string).collect();
+    format!("{{ {} }}", v.join(", "))
+}
+
+/// Drops `percent`% of the packets from and to `peers`, at random.
+fn loss_rules(peers: &[Ipv4Addr], percent: u8) -> String {
+    let set = ip_set(peers);
+    format!(
+        "table inet chaos {{\n\
+           chain input {{ type filter hook input priority 0; policy accept;\n\
+             ip saddr {set} numgen random mod 100 < {percent} drop\n }}\n\
+           chain output {{ type filter hook output priority 0; policy accept;\n\
+             ip daddr {set} numgen random mod 100 < {percent} drop\n }}\n\
+         }}\n"
+    )
+}
+
+/// Drops all traffic from and to `peers`.
+fn cut_rules(peers: &[Ipv4Addr]) -> String {
+    let set = ip_set(peers);
+    format!(
+        "table inet chaos {{\n\
+           chain input {{ type filter hook input priority 0; policy accept; ip saddr {set} drop\n }}\n\
+           chain output {{ type filter hook output priority 0; policy accept; ip daddr {set} drop\n }}\n\
+         }}\n"
+    )
 }

@@ -4,6 +4,7 @@
 //! A schedule alternates a fault (held for a while) and a quiet spell after
 //! healing it, so that the cluster is seen both failing and recovering.
 
+pub mod clock;
 pub mod exec;
 pub mod partition;
 
@@ -31,6 +32,21 @@ pub enum Nemesis {
     Kill(Target),
     /// SIGSTOP, SIGCONT when healed.
     Pause(Target),
+    /// The wall clock of one node jumps (forward or back, minutes), through
+    /// libfaketime; healed back to true time.
+    ClockJump,
+    /// The wall clock of one node strobes: jumps back and forth by seconds to
+    /// minutes every ~250 ms while the fault is held (libfaketime's speed-ups are
+    /// not reliable when changed at runtime, so drift is modelled by jumps).
+    ClockStrobe,
+    /// One node drops a share (20-40%) of the packets to and from the other nodes.
+    LinkLoss,
+    /// The NB member that leads NB's Raft is killed; restarted when healed.
+    NbKillLeader,
+    /// The PrismNET leader loses NB (nftables in its namespace); the rest reach it.
+    NbCutLeader,
+    /// Every NB member is killed; restarted when healed.
+    NbRestart,
 }
 
 impl Nemesis {
@@ -60,7 +76,20 @@ impl Nemesis {
         for t in [Target::Leader, Target::Follower] {
             v.push(Nemesis::Pause(t));
         }
+        v.extend([
+            Nemesis::ClockJump,
+            Nemesis::ClockStrobe,
+            Nemesis::LinkLoss,
+            Nemesis::NbKillLeader,
+            Nemesis::NbCutLeader,
+            Nemesis::NbRestart,
+        ]);
         v
+    }
+
+    /// Whether the nodes must run under libfaketime for this nemesis.
+    pub fn needs_clock(&self) -> bool {
+        matches!(self, Nemesis::ClockJump | Nemesis::ClockStrobe)
     }
 
     /// Parses a name as [`Nemesis::name`] prints it, or a group: `partition`,
@@ -183,6 +212,9 @@ mod tests {
         );
         assert_eq!(Nemesis::parse_set("all").unwrap(), Nemesis::all());
         assert_eq!(Nemesis::parse_set("pause").unwrap().len(), 2);
+        assert_eq!(Nemesis::parse_set("clock").unwrap().len(), 2);
+        assert_eq!(Nemesis::parse_set("nb").unwrap().len(), 3);
+        assert_eq!(Nemesis::name(&Nemesis::NbKillLeader), "nb-kill-leader");
         assert!(Nemesis::parse_set("nope").is_err());
     }
 
