@@ -42,7 +42,7 @@ enum Cmd {
         /// The seed of the schedule and of the workload (default: from the clock).
         #[arg(long)]
         seed: Option<u64>,
-        /// The run directory (default: chaos-runs/<seed>).
+        /// The run directory, new or empty (default: chaos-runs/<seed>-<time>).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Concurrent clients.
@@ -54,6 +54,10 @@ enum Cmd {
         /// The prismnetd binary (default: next to this one).
         #[arg(long)]
         prismnetd: Option<PathBuf>,
+        /// Failpoints to switch on in every node (a prismnetd built with
+        /// `--features failpoints`): the suite must then report an anomaly.
+        #[arg(long)]
+        failpoints: Option<String>,
     },
     /// Re-checks the history of a run directory.
     Check { dir: PathBuf },
@@ -124,6 +128,7 @@ fn main_inner() -> anyhow::Result<ExitCode> {
             clients,
             short,
             prismnetd,
+            failpoints,
         } => {
             let nemeses = Nemesis::parse_set(&nemesis).map_err(anyhow::Error::msg)?;
             let seed = seed.unwrap_or_else(|| {
@@ -131,7 +136,12 @@ fn main_inner() -> anyhow::Result<ExitCode> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs())
             });
-            let dir = out.unwrap_or_else(|| PathBuf::from(format!("chaos-runs/{seed}")));
+            let dir = out.unwrap_or_else(|| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                PathBuf::from(format!("chaos-runs/{seed}-{now}"))
+            });
             let config = RunConfig {
                 dir: std::path::absolute(&dir).context("run dir")?,
                 prismnetd: match prismnetd {
@@ -147,6 +157,9 @@ fn main_inner() -> anyhow::Result<ExitCode> {
                 deadline: Duration::from_secs(if short { 10 } else { 30 }),
                 liveness: Duration::from_secs(if short { 5 } else { 10 }),
                 node_args: Vec::new(),
+                node_env: failpoints
+                    .map(|f| vec![("PRISMNET_FAILPOINTS".to_string(), f)])
+                    .unwrap_or_default(),
             };
             println!("seed {seed}, run dir {}", config.dir.display());
             let observed = run::run(&config)?;

@@ -38,6 +38,8 @@ pub struct RunConfig {
     /// How long the cluster gets to serve again once every fault is healed.
     pub liveness: Duration,
     pub node_args: Vec<String>,
+    /// More environment for every node (e.g. `PRISMNET_FAILPOINTS`).
+    pub node_env: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,12 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
             crate::failpoint::clock::LIBFAKETIME
         )));
     }
+    if std::fs::read_dir(&config.dir).is_ok_and(|mut d| d.next().is_some()) {
+        return Err(RunError::Setup(format!(
+            "run dir {} exists and is not empty: choose another --out or remove it",
+            config.dir.display()
+        )));
+    }
     let started = Instant::now();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -145,6 +153,7 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
         dir: config.dir.clone(),
         nodes: 3,
         node_args: config.node_args.clone(),
+        node_env: config.node_env.clone(),
         fake_clocks,
     })?;
     let endpoints = cluster.endpoints();

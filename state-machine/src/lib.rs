@@ -22,6 +22,7 @@
 mod apply;
 pub mod command;
 pub mod error;
+pub mod failpoints;
 pub mod id;
 mod invariants;
 pub mod ipam;

@@ -30,6 +30,8 @@ pub struct ClusterConfig {
     pub nodes: u64,
     /// More flags for every node.
     pub node_args: Vec<String>,
+    /// More environment for every node.
+    pub node_env: Vec<(String, String)>,
     /// Run every node under libfaketime (for the clock nemeses).
     pub fake_clocks: bool,
 }
@@ -90,6 +92,7 @@ impl Cluster {
                 crate::failpoint::clock::set(&file, "+0")?;
                 node.launch.env = crate::failpoint::clock::env(&file);
             }
+            node.launch.env.extend(config.node_env.iter().cloned());
             nodes.insert(id, node);
         }
         let peers = nodes

@@ -432,6 +432,15 @@ impl OvnDriver {
         report: &mut ApplyReport,
     ) -> Result<Vec<Option<Uuid>>, Error> {
         let mut ops: Vec<Operation> = vec![fence::guard(&self.config.cluster_name, epoch)];
+        if prismnet_state::failpoints::enabled("ignore-nb-fence") {
+            // A deliberate bug for the chaos suite's teeth (off in normal builds):
+            // an always-true first operation (NB_Global has a row, so its rows
+            // differ from none) keeps the reply's indexes. Not a comment: NB's log
+            // keeps one comment per transaction, and it must be the signature.
+            ops[0] = crate::ovsdb::Wait::new(nb::nb_global::TABLE, crate::ovsdb::Until::Ne)
+                .timeout_ms(0)
+                .into();
+        }
         let mut insert_at = Vec::with_capacity(units.len());
         for u in units {
             insert_at.push(u.inserts.as_ref().map(|_| ops.len()));

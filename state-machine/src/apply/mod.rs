@@ -98,7 +98,9 @@ impl State {
         validate::request_id(&request.request_id)?;
         let key = (request.actor.request_scope(), request.request_id.clone());
         let fp = fingerprint(&request.actor, &request.command);
-        if let Some(seen) = self.requests.get(&key) {
+        // A deliberate bug for the chaos suite's teeth (off in normal builds).
+        let dedup = !crate::failpoints::enabled("skip-request-dedup");
+        if let Some(seen) = self.requests.get(&key).filter(|_| dedup) {
             if seen.fingerprint != fp {
                 return Err(StateError::new(
                     Reason::RequestIdConflict,
@@ -116,7 +118,7 @@ impl State {
                 view,
             });
         }
-        if self.requests.may_have_forgotten(request.seen_index) {
+        if dedup && self.requests.may_have_forgotten(request.seen_index) {
             return Err(StateError::new(
                 Reason::RequestExpired,
                 format!(
@@ -142,6 +144,14 @@ impl State {
         *ordinal = ctx.ordinal;
         let outcome = result?;
         let retention = self.settings.request_id_retention;
+        if !dedup {
+            let view = self.view_of(&outcome);
+            return Ok(Applied {
+                outcome,
+                replayed: false,
+                view,
+            });
+        }
         self.requests.record(
             key,
             RequestRecord {
