@@ -180,7 +180,6 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
     let windows = run_schedule(
         &mut cluster,
         &rt,
-        &endpoints,
         &steps,
         &recorder,
         config.seed,
@@ -219,7 +218,6 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
 fn run_schedule(
     cluster: &mut Cluster,
     rt: &tokio::runtime::Runtime,
-    endpoints: &[String],
     steps: &[Step],
     recorder: &Recorder,
     seed: u64,
@@ -227,9 +225,10 @@ fn run_schedule(
     let mut rng = fastrand::Rng::with_seed(seed ^ 0x006e_656d_6573_6973);
     let mut windows = Vec::new();
     for step in steps {
-        let leader = rt.block_on(leader(endpoints));
+        // Membership may have changed: ask the members of now.
+        let leader = rt.block_on(leader(&cluster.endpoints()));
         let start_ns = recorder.now_ns();
-        let active = exec::start(cluster, step.nemesis, leader, &mut rng)?;
+        let active = exec::start(cluster, step.nemesis, leader, &mut rng, rt)?;
         info!(nemesis = %step.nemesis.name(), detail = %active.detail, hold_ms = step.hold_ms, "fault");
         std::thread::sleep(Duration::from_millis(step.hold_ms));
         let detail = active.detail.clone();

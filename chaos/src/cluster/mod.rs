@@ -64,6 +64,21 @@ fn lock_runs() -> Result<File> {
     Ok(f)
 }
 
+/// A node of the run: its namespace, directory and launch environment.
+fn make_node(ledger: &Ledger, net: &Net, config: &ClusterConfig, id: u64) -> Result<Node> {
+    let host = net.host(ledger, &format!("n{id}"), &[node_ip(id)])?;
+    let dir = config.dir.join(format!("n{id}"));
+    std::fs::create_dir_all(&dir).map_err(io_err(dir.display().to_string()))?;
+    let mut node = Node::new(id, host, dir.join("data"), dir.join("prismnetd.log"));
+    if config.fake_clocks {
+        let file = crate::failpoint::clock::offset_file(&dir);
+        crate::failpoint::clock::set(&file, "+0")?;
+        node.launch.env = crate::failpoint::clock::env(&file);
+    }
+    node.launch.env.extend(config.node_env.iter().cloned());
+    Ok(node)
+}
+
 /// A short tag for names (interface names are limited to 15 characters).
 fn tag() -> String {
     format!("{:x}", std::process::id() % 0x1000)
@@ -83,17 +98,7 @@ impl Cluster {
         let ovn = Ovn::start(&ledger, nb_host, &ovn_dir)?;
         let mut nodes = BTreeMap::new();
         for id in 1..=config.nodes {
-            let host = net.host(&ledger, &format!("n{id}"), &[node_ip(id)])?;
-            let dir = config.dir.join(format!("n{id}"));
-            std::fs::create_dir_all(&dir).map_err(io_err(dir.display().to_string()))?;
-            let mut node = Node::new(id, host, dir.join("data"), dir.join("prismnetd.log"));
-            if config.fake_clocks {
-                let file = crate::failpoint::clock::offset_file(&dir);
-                crate::failpoint::clock::set(&file, "+0")?;
-                node.launch.env = crate::failpoint::clock::env(&file);
-            }
-            node.launch.env.extend(config.node_env.iter().cloned());
-            nodes.insert(id, node);
+            nodes.insert(id, make_node(&ledger, &net, &config, id)?);
         }
         let peers = nodes
             .values()
@@ -116,25 +121,45 @@ impl Cluster {
         Ok(c)
     }
 
-    /// The flags every node gets.
-    fn args(&self) -> Vec<String> {
-        let mut a = vec![
-            "--peers".to_string(),
-            self.peers.clone(),
+    /// The flags node `id` gets.
+    fn args(&self, id: u64) -> Vec<String> {
+        let mut a = if self.nodes.get(&id).is_some_and(|n| n.joiner) {
+            vec!["--join".to_string()]
+        } else {
+            vec!["--peers".to_string(), self.peers.clone()]
+        };
+        a.extend([
             "--ovn-nb".to_string(),
             self.ovn.remotes().join(","),
             "--cluster-name".to_string(),
             CLUSTER_NAME.to_string(),
             "--log-level".to_string(),
             "info".to_string(),
-        ];
+        ]);
         a.extend(self.config.node_args.iter().cloned());
         a
     }
 
+    /// Prepares and starts node `id` with `--join`: it waits to be added
+    /// (AddNode) by the leader.
+    pub fn start_joiner(&mut self, id: u64) -> Result<()> {
+        let mut node = make_node(&self.ledger, &self.net, &self.config, id)?;
+        node.joiner = true;
+        self.nodes.insert(id, node);
+        self.start_node(id)
+    }
+
+    /// Takes node `id` out of the run for good (after a RemoveNode): killed, not
+    /// restarted by later faults.
+    pub fn forget_node(&mut self, id: u64) {
+        if let Some(mut n) = self.nodes.remove(&id) {
+            n.kill();
+        }
+    }
+
     /// (Re)starts node `id` on its data dir.
     pub fn start_node(&mut self, id: u64) -> Result<()> {
-        let args = self.args();
+        let args = self.args(id);
         let binary = self.config.prismnetd.clone();
         let node = self.nodes.get_mut(&id).ok_or_else(|| SysError::Failed {
             command: format!("start node {id}"),

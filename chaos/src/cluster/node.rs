@@ -31,6 +31,8 @@ pub struct Node {
     pub data_dir: PathBuf,
     pub log: PathBuf,
     pub launch: Launch,
+    /// Added to the cluster after it formed (started with `--join`).
+    pub joiner: bool,
     daemon: Option<Daemon>,
 }
 
@@ -42,6 +44,7 @@ impl Node {
             data_dir,
             log,
             launch: Launch::default(),
+            joiner: false,
             daemon: None,
         }
     }

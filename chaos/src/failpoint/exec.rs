@@ -29,6 +29,8 @@ enum Undo {
     /// Set the node's clock offset back to zero (after stopping a strobe).
     TrueTime(PathBuf, Option<Strobe>),
     RestartNb(Vec<u8>),
+    /// Permanent (a membership change).
+    Nothing,
 }
 
 /// A thread that keeps moving a node's clock until told to stop.
@@ -56,12 +58,14 @@ fn list(ids: &[u64]) -> String {
     ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
 }
 
-/// Starts `nemesis`. `leader` is the node the cluster names leader now, if any.
+/// Starts `nemesis`. `leader` is the node the cluster names leader now, if any;
+/// `rt` runs the admin calls of a membership change.
 pub fn start(
     cluster: &mut Cluster,
     nemesis: Nemesis,
     leader: Option<u64>,
     rng: &mut fastrand::Rng,
+    rt: &tokio::runtime::Runtime,
 ) -> Result<Active> {
     let (detail, undo) = match nemesis {
         Nemesis::Partition(kind) => {
@@ -133,6 +137,7 @@ pub fn start(
             }
             ("every NB member".to_string(), Undo::RestartNb(all))
         }
+        Nemesis::MembershipReplace => (replace(cluster, rng, rt)?, Undo::Nothing),
     };
     Ok(Active {
         nemesis,
@@ -165,6 +170,7 @@ pub fn heal(cluster: &mut Cluster, active: Active) -> Result<()> {
             }
             clock::set(&file, "+0")
         }
+        Undo::Nothing => Ok(()),
         Undo::RestartNb(members) => {
             for m in members {
                 let ledger = &cluster.ledger;
@@ -216,4 +222,56 @@ fn cut_rules(peers: &[Ipv4Addr]) -> String {
            chain output {{ type filter hook output priority 0; policy accept; ip daddr {set} drop\n }}\n\
          }}\n"
     )
+}
+
+/// Adds a fresh node (AddNode: learner until caught up, then voter) and removes
+/// a voter other than it. Returns what it did; an admin call that fails is part of
+/// the history of faults (the cluster may be busy electing), not a run error.
+fn replace(cluster: &mut Cluster, rng: &mut fastrand::Rng, rt: &tokio::runtime::Runtime) -> Result<String> {
+    use prismnet_api::v1;
+    let old = cluster.ids();
+    let new = old.iter().max().copied().unwrap_or(0) + 1;
+    cluster.start_joiner(new)?;
+    let (raft, api) = (cluster.node(new).raft(), cluster.node(new).api());
+    let victim = old[rng.usize(..old.len())];
+    let endpoints = cluster.endpoints();
+    let admin = |endpoints: Vec<String>| async move {
+        prismnet_api::PrismClient::connect(prismnet_api::ClientConfig {
+            deadline: Duration::from_secs(60),
+            ..prismnet_api::ClientConfig::new(endpoints)
+        })
+        .await
+    };
+    let added = rt.block_on(async {
+        admin(endpoints.clone())
+            .await?
+            .add_node(v1::AddNodeRequest {
+                id: new,
+                raft_addr: raft.to_string(),
+                api_addr: api.to_string(),
+                ..Default::default()
+            })
+            .await
+    });
+    if let Err(e) = added {
+        // Not a member: take it out again so later faults do not target it.
+        cluster.forget_node(new);
+        return Ok(format!("add node {new} failed: {e}"));
+    }
+    let removed = rt.block_on(async {
+        admin(endpoints)
+            .await?
+            .remove_node(v1::RemoveNodeRequest {
+                id: victim,
+                ..Default::default()
+            })
+            .await
+    });
+    match removed {
+        Ok(_) => {
+            cluster.forget_node(victim);
+            Ok(format!("added node {new}, removed node {victim}"))
+        }
+        Err(e) => Ok(format!("added node {new}; removing node {victim} failed: {e}")),
+    }
 }

@@ -47,6 +47,9 @@ pub enum Nemesis {
     NbCutLeader,
     /// Every NB member is killed; restarted when healed.
     NbRestart,
+    /// A new node joins (learner, then voter) and a voter is removed, while
+    /// traffic runs: the membership changes for the rest of the run.
+    MembershipReplace,
 }
 
 impl Nemesis {
@@ -83,6 +86,7 @@ impl Nemesis {
             Nemesis::NbKillLeader,
             Nemesis::NbCutLeader,
             Nemesis::NbRestart,
+            Nemesis::MembershipReplace,
         ]);
         v
     }
