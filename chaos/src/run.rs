@@ -177,13 +177,7 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
     std::thread::sleep(Duration::from_secs(2));
 
     let steps = schedule(&config.nemeses, config.seed, config.time, config.pace);
-    let windows = run_schedule(
-        &mut cluster,
-        &rt,
-        &steps,
-        &recorder,
-        config.seed,
-    )?;
+    let windows = run_schedule(&mut cluster, &rt, &steps, &recorder, config.seed)?;
 
     let healed_ns = recorder.now_ns();
     info!("every fault healed; liveness phase");

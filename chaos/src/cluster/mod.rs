@@ -19,6 +19,9 @@ use node::{node_ip, Node};
 use ovn::{member_ip, Ovn, NB_MEMBERS};
 use sys::{io_err, Ledger, Result, SysError, LEDGER_DIR};
 
+/// Size of each node's data file system (tmpfs), MiB.
+pub const DISK_MB: u64 = 768;
+
 /// The cluster name the nodes run under (their NB fence key is named by it).
 pub const CLUSTER_NAME: &str = "chaos";
 
@@ -68,8 +71,23 @@ fn lock_runs() -> Result<File> {
 fn make_node(ledger: &Ledger, net: &Net, config: &ClusterConfig, id: u64) -> Result<Node> {
     let host = net.host(ledger, &format!("n{id}"), &[node_ip(id)])?;
     let dir = config.dir.join(format!("n{id}"));
-    std::fs::create_dir_all(&dir).map_err(io_err(dir.display().to_string()))?;
-    let mut node = Node::new(id, host, dir.join("data"), dir.join("prismnetd.log"));
+    let disk = dir.join("disk");
+    std::fs::create_dir_all(&disk).map_err(io_err(disk.display().to_string()))?;
+    // Each node's own small file system, so that the disk-full nemesis fills one
+    // node's disk only (RAM-backed: fast, and gone with the run).
+    ledger.will_create(sys::Resource::Mount(disk.clone()))?;
+    sys::run(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={DISK_MB}m"),
+            "tmpfs",
+            &disk.to_string_lossy(),
+        ],
+    )?;
+    let mut node = Node::new(id, host, disk.join("data"), dir.join("prismnetd.log"));
     if config.fake_clocks {
         let file = crate::failpoint::clock::offset_file(&dir);
         crate::failpoint::clock::set(&file, "+0")?;
@@ -167,6 +185,11 @@ impl Cluster {
             output: String::new(),
         })?;
         node.start(&self.ledger, &binary, &args)
+    }
+
+    /// The file system node `id`'s data dir is on.
+    pub fn disk_dir(&self, id: u64) -> PathBuf {
+        self.node_dir(id).join("disk")
     }
 
     /// Node `id`'s directory in the run dir (its log, its clock file).

@@ -31,6 +31,8 @@ enum Undo {
     RestartNb(Vec<u8>),
     /// Permanent (a membership change).
     Nothing,
+    /// Remove the balloon file.
+    Deflate(PathBuf),
 }
 
 /// A thread that keeps moving a node's clock until told to stop.
@@ -138,6 +140,12 @@ pub fn start(
             ("every NB member".to_string(), Undo::RestartNb(all))
         }
         Nemesis::MembershipReplace => (replace(cluster, rng, rt)?, Undo::Nothing),
+        Nemesis::DiskFull(t) => {
+            let id = targets(cluster, t, leader, rng)[0];
+            let balloon = cluster.disk_dir(id).join("balloon");
+            let left = fill(&balloon)?;
+            (format!("node {id} {left} MiB left"), Undo::Deflate(balloon))
+        }
     };
     Ok(Active {
         nemesis,
@@ -171,6 +179,8 @@ pub fn heal(cluster: &mut Cluster, active: Active) -> Result<()> {
             clock::set(&file, "+0")
         }
         Undo::Nothing => Ok(()),
+        Undo::Deflate(balloon) => std::fs::remove_file(&balloon)
+            .map_err(crate::cluster::sys::io_err(balloon.display().to_string())),
         Undo::RestartNb(members) => {
             for m in members {
                 let ledger = &cluster.ledger;
@@ -227,7 +237,11 @@ fn cut_rules(peers: &[Ipv4Addr]) -> String {
 /// Adds a fresh node (AddNode: learner until caught up, then voter) and removes
 /// a voter other than it. Returns what it did; an admin call that fails is part of
 /// the history of faults (the cluster may be busy electing), not a run error.
-fn replace(cluster: &mut Cluster, rng: &mut fastrand::Rng, rt: &tokio::runtime::Runtime) -> Result<String> {
+fn replace(
+    cluster: &mut Cluster,
+    rng: &mut fastrand::Rng,
+    rt: &tokio::runtime::Runtime,
+) -> Result<String> {
     use prismnet_api::v1;
     let old = cluster.ids();
     let new = old.iter().max().copied().unwrap_or(0) + 1;
@@ -272,6 +286,30 @@ fn replace(cluster: &mut Cluster, rng: &mut fastrand::Rng, rt: &tokio::runtime::
             cluster.forget_node(victim);
             Ok(format!("added node {new}, removed node {victim}"))
         }
-        Err(e) => Ok(format!("added node {new}; removing node {victim} failed: {e}")),
+        Err(e) => Ok(format!(
+            "added node {new}; removing node {victim} failed: {e}"
+        )),
     }
+}
+
+/// Free space left on a disk-full node: below prismnetd's default minimum
+/// (256 MiB), above what RocksDB needs to keep running (its guard refuses before
+/// the disk is really full).
+const DISK_LEFT_MB: u64 = 64;
+
+/// Grows `balloon` until its file system has [`DISK_LEFT_MB`] free; returns that.
+fn fill(balloon: &std::path::Path) -> Result<u64> {
+    let dir = balloon.parent().unwrap_or(balloon);
+    let out = crate::cluster::sys::run("df", &["--output=avail", "-B1M", &dir.to_string_lossy()])?;
+    let avail: u64 = out
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    let size = avail.saturating_sub(DISK_LEFT_MB);
+    crate::cluster::sys::run(
+        "fallocate",
+        &["-l", &format!("{size}M"), &balloon.to_string_lossy()],
+    )?;
+    Ok(avail - size)
 }

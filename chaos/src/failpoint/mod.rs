@@ -50,6 +50,9 @@ pub enum Nemesis {
     /// A new node joins (learner, then voter) and a voter is removed, while
     /// traffic runs: the membership changes for the rest of the run.
     MembershipReplace,
+    /// One node's disk fills (a balloon file leaves it below prismnetd's
+    /// free-space minimum); emptied when healed.
+    DiskFull(Target),
 }
 
 impl Nemesis {
@@ -87,6 +90,8 @@ impl Nemesis {
             Nemesis::NbCutLeader,
             Nemesis::NbRestart,
             Nemesis::MembershipReplace,
+            Nemesis::DiskFull(Target::Leader),
+            Nemesis::DiskFull(Target::Follower),
         ]);
         v
     }
