@@ -65,6 +65,16 @@ enum Cmd {
     Clean,
     /// Lists the nemeses this build knows.
     List,
+    /// (Internal) the delay proxy a run puts in front of a node's Raft port.
+    #[command(hide = true)]
+    Proxy {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        #[arg(long)]
+        delay_file: PathBuf,
+    },
 }
 
 /// A binary next to this one (`target/<profile>/`), or in its parent (tests run
@@ -108,6 +118,19 @@ fn main_inner() -> anyhow::Result<ExitCode> {
             for n in Nemesis::all() {
                 println!("{}", n.name());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Proxy {
+            listen,
+            to,
+            delay_file,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(prismnet_chaos::failpoint::delay::proxy(
+                listen, to, delay_file,
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Clean => {

@@ -155,6 +155,7 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
         node_args: config.node_args.clone(),
         node_env: config.node_env.clone(),
         fake_clocks,
+        raft_proxies: config.nemeses.contains(&Nemesis::LinkDelay),
     })?;
     let endpoints = cluster.endpoints();
     let api = rt.block_on(client(endpoints.clone(), config.deadline))?;

@@ -37,6 +37,8 @@ pub struct ClusterConfig {
     pub node_env: Vec<(String, String)>,
     /// Run every node under libfaketime (for the clock nemeses).
     pub fake_clocks: bool,
+    /// Put a delay proxy in front of every node's Raft port (`failpoint::delay`).
+    pub raft_proxies: bool,
 }
 
 pub struct Cluster {
@@ -94,7 +96,32 @@ fn make_node(ledger: &Ledger, net: &Net, config: &ClusterConfig, id: u64) -> Res
         node.launch.env = crate::failpoint::clock::env(&file);
     }
     node.launch.env.extend(config.node_env.iter().cloned());
+    if config.raft_proxies {
+        node.proxy = Some(start_proxy(ledger, &node, &dir)?);
+    }
     Ok(node)
+}
+
+/// `prismnet-chaos proxy` in the node's namespace, forwarding its advertised Raft
+/// port to the one it listens on.
+fn start_proxy(ledger: &Ledger, node: &Node, dir: &Path) -> Result<sys::Daemon> {
+    let file = crate::failpoint::delay::delay_file(dir);
+    crate::failpoint::delay::set(&file, 0)?;
+    let exe = std::env::current_exe().map_err(io_err("locating prismnet-chaos"))?;
+    let mut cmd = node.host.command(&exe.to_string_lossy());
+    cmd.arg("proxy")
+        .arg("--listen")
+        .arg(std::net::SocketAddr::from((node_ip(node.id), node::RAFT_PROXY_PORT)).to_string())
+        .arg("--to")
+        .arg(node.raft().to_string())
+        .arg("--delay-file")
+        .arg(&file);
+    sys::Daemon::spawn(
+        ledger,
+        &format!("proxy-{}", node.id),
+        cmd,
+        dir.join("proxy.log"),
+    )
 }
 
 /// A short tag for names (interface names are limited to 15 characters).

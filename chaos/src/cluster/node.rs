@@ -9,6 +9,9 @@ use super::sys::{Daemon, Ledger, Result};
 
 pub const API_PORT: u16 = 7001;
 pub const RAFT_PORT: u16 = 7101;
+/// Where the delay proxy in front of a node's Raft port listens (when there is
+/// one: `failpoint::delay`); peers are given this port then.
+pub const RAFT_PROXY_PORT: u16 = 7102;
 /// How long a stopped node gets to shut down before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -33,6 +36,8 @@ pub struct Node {
     pub launch: Launch,
     /// Added to the cluster after it formed (started with `--join`).
     pub joiner: bool,
+    /// The delay proxy in front of its Raft port, if the run has one.
+    pub proxy: Option<Daemon>,
     daemon: Option<Daemon>,
 }
 
@@ -45,6 +50,7 @@ impl Node {
             log,
             launch: Launch::default(),
             joiner: false,
+            proxy: None,
             daemon: None,
         }
     }
@@ -53,8 +59,19 @@ impl Node {
         SocketAddr::from((node_ip(self.id), API_PORT))
     }
 
+    /// Where it listens for peers.
     pub fn raft(&self) -> SocketAddr {
         SocketAddr::from((node_ip(self.id), RAFT_PORT))
+    }
+
+    /// Where peers reach it: its proxy when it has one.
+    pub fn raft_advertised(&self) -> SocketAddr {
+        let port = if self.proxy.is_some() {
+            RAFT_PROXY_PORT
+        } else {
+            RAFT_PORT
+        };
+        SocketAddr::from((node_ip(self.id), port))
     }
 
     /// `http://host:port` of its API, as clients are given it.
@@ -64,7 +81,7 @@ impl Node {
 
     /// `id=raft/api` for `--peers`.
     pub fn peer_spec(&self) -> String {
-        format!("{}={}/{}", self.id, self.raft(), self.api())
+        format!("{}={}/{}", self.id, self.raft_advertised(), self.api())
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -33,6 +33,7 @@ enum Undo {
     Nothing,
     /// Remove the balloon file.
     Deflate(PathBuf),
+    NoDelay(PathBuf),
 }
 
 /// A thread that keeps moving a node's clock until told to stop.
@@ -121,6 +122,13 @@ pub fn start(
             cluster.host(id).nft(&loss_rules(&others, percent))?;
             (format!("node {id} {percent}%"), Undo::ClearRules(id))
         }
+        Nemesis::LinkDelay => {
+            let id = targets(cluster, Target::All, None, rng)[0];
+            let ms = rng.u64(100..=400);
+            let file = super::delay::delay_file(&cluster.node_dir(id));
+            super::delay::set(&file, ms)?;
+            (format!("to node {id} {ms} ms"), Undo::NoDelay(file))
+        }
         Nemesis::NbKillLeader => {
             let m = cluster.ovn.leader().unwrap_or(1);
             cluster.ovn.kill_member(m);
@@ -179,6 +187,7 @@ pub fn heal(cluster: &mut Cluster, active: Active) -> Result<()> {
             clock::set(&file, "+0")
         }
         Undo::Nothing => Ok(()),
+        Undo::NoDelay(file) => super::delay::set(&file, 0),
         Undo::Deflate(balloon) => std::fs::remove_file(&balloon)
             .map_err(crate::cluster::sys::io_err(balloon.display().to_string())),
         Undo::RestartNb(members) => {
@@ -246,7 +255,7 @@ fn replace(
     let old = cluster.ids();
     let new = old.iter().max().copied().unwrap_or(0) + 1;
     cluster.start_joiner(new)?;
-    let (raft, api) = (cluster.node(new).raft(), cluster.node(new).api());
+    let (raft, api) = (cluster.node(new).raft_advertised(), cluster.node(new).api());
     let victim = old[rng.usize(..old.len())];
     let endpoints = cluster.endpoints();
     let admin = |endpoints: Vec<String>| async move {

@@ -5,6 +5,7 @@
 //! healing it, so that the cluster is seen both failing and recovering.
 
 pub mod clock;
+pub mod delay;
 pub mod exec;
 pub mod partition;
 
@@ -41,6 +42,9 @@ pub enum Nemesis {
     ClockStrobe,
     /// One node drops a share (20-40%) of the packets to and from the other nodes.
     LinkLoss,
+    /// Everything sent to one node's Raft port is held 100-400 ms (a proxy in
+    /// front of every node's Raft port, in runs with this nemesis).
+    LinkDelay,
     /// The NB member that leads NB's Raft is killed; restarted when healed.
     NbKillLeader,
     /// The PrismNET leader loses NB (nftables in its namespace); the rest reach it.
@@ -86,6 +90,7 @@ impl Nemesis {
             Nemesis::ClockJump,
             Nemesis::ClockStrobe,
             Nemesis::LinkLoss,
+            Nemesis::LinkDelay,
             Nemesis::NbKillLeader,
             Nemesis::NbCutLeader,
             Nemesis::NbRestart,
