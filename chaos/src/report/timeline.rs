@@ -9,7 +9,7 @@ const W: f64 = 1200.0;
 const H: f64 = 420.0;
 const LEFT: f64 = 60.0;
 const BOTTOM: f64 = 30.0;
-const TOP: f64 = 20.0;
+const TOP: f64 = 34.0;
 /// Latency axis: 0.1 ms to 60 s, log scale.
 const LAT_MIN_MS: f64 = 0.1;
 const LAT_MAX_MS: f64 = 60_000.0;
@@ -28,15 +28,15 @@ pub fn svg(records: &[Record], windows: &[Window]) -> String {
         "<svg xmlns='http://www.w3.org/2000/svg' width='{W}' height='{H}' font-family='sans-serif' font-size='11'>\
          <rect width='100%' height='100%' fill='white'/>"
     );
-    for w in windows {
+    for (i, w) in windows.iter().enumerate() {
         let (a, b) = (x_of(w.start_ns), x_of(w.end_ns));
+        // Labels alternate between two rows so that neighbours do not overlap.
+        let row = if i % 2 == 0 { TOP - 20.0 } else { TOP - 6.0 };
         s.push_str(&format!(
             "<rect x='{a:.1}' y='{TOP}' width='{:.1}' height='{:.1}' fill='#fbe3e3'/>\
-             <text x='{a:.1}' y='{:.1}' fill='#a33' transform='rotate(-90 {a:.1} {:.1})'>{}</text>",
+             <text x='{a:.1}' y='{row:.1}' fill='#a33' font-size='10'>{}</text>",
             (b - a).max(1.0),
             H - BOTTOM - TOP,
-            TOP + 4.0,
-            TOP + 4.0,
             w.nemesis
         ));
     }

@@ -56,6 +56,13 @@ impl Known {
         }
     }
 
+    /// Forgets a port that is gone (deleted, or reported not found), so that
+    /// the clients mostly touch live ports.
+    fn remove(&self, id: &str) {
+        let mut v = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|(p, _)| p != id);
+    }
+
     fn pick(&self, rng: &mut fastrand::Rng) -> Option<String> {
         let v = self.ports.lock().unwrap_or_else(|e| e.into_inner());
         (!v.is_empty()).then(|| v[rng.usize(..v.len())].0.clone())
@@ -144,6 +151,7 @@ impl Client {
             if let Event::Ok { value } = &event {
                 self.learn(value);
             }
+            self.forget_gone(&f, &event);
             let unknown = matches!(event, Event::Info { .. });
             self.recorder.complete(process, &f, event);
             if unknown {
@@ -152,6 +160,21 @@ impl Client {
                 process = self.recorder.new_process();
             }
             tokio::time::sleep(think).await;
+        }
+    }
+
+    fn forget_gone(&self, f: &F, event: &Event) {
+        let port = match f {
+            F::DeletePort { port } | F::GetPort { port } | F::WriteName { port, .. } => port,
+            _ => return,
+        };
+        let gone = match event {
+            Event::Ok { .. } => matches!(f, F::DeletePort { .. }),
+            Event::Fail { error } => error == "not_found",
+            _ => false,
+        };
+        if gone {
+            self.known.remove(port);
         }
     }
 
