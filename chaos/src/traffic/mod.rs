@@ -19,7 +19,7 @@ pub use recorder::Recorder;
 use crate::history::{Event, PortSeen, Value, F};
 
 /// A subnet the workload uses, with what the checker needs to know of it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Subnet {
     pub id: String,
     pub cidr: String,
