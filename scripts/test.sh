@@ -9,3 +9,7 @@ cargo fmt --all -- --check
 cargo build --workspace --locked --all-targets
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The chaos suite's CI mode (docs/chaos.md): every nemesis against the real build,
+# then each deliberate bug (failpoints) must be caught. `bash scripts/chaos.sh long S`
+# is the long mode.
+bash scripts/chaos.sh

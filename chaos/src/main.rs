@@ -187,6 +187,7 @@ fn main_inner() -> anyhow::Result<ExitCode> {
             println!("seed {seed}, run dir {}", config.dir.display());
             let observed = run::run(&config)?;
             let verdict = report::write(&config, &observed)?;
+            verdict.summary().iter().for_each(|l| println!("{l}"));
             println!("{}", verdict.line());
             Ok(verdict.exit_code())
         }

@@ -12,7 +12,10 @@
 //! <dir>/n*/prismnetd.log, ovn/*.log   the processes' own logs
 //! ```
 
+mod availability;
 mod timeline;
+
+pub use availability::{Availability, Figures};
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -68,11 +71,35 @@ pub struct Verdict {
     pub operations: usize,
     pub faults: usize,
     pub checks: Vec<Check>,
+    /// Per fault: time to the first acknowledged write, and back to full throughput.
+    #[serde(default)]
+    pub availability: Figures,
 }
 
 impl Verdict {
     pub fn anomalies(&self) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(|c| c.outcome == Outcome::Anomaly)
+    }
+
+    /// What a run prints before its verdict: each check, then the availability
+    /// figures per nemesis.
+    pub fn summary(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .checks
+            .iter()
+            .map(|c| format!("check {}: {:?}: {}", c.name, c.outcome, c.summary))
+            .collect();
+        out.push(format!(
+            "availability (baseline {} acknowledged writes/s):",
+            self.availability.baseline_writes_per_s
+        ));
+        out.extend(
+            self.availability
+                .per_nemesis()
+                .into_iter()
+                .map(|l| format!("  {l}")),
+        );
+        out
     }
 
     /// The line `prismnet-chaos run` prints last.
@@ -150,6 +177,7 @@ pub fn write(config: &RunConfig, o: &Observed) -> Result<Verdict, RunError> {
         operations: o.records.iter().filter(|r| r.is_invoke()).count(),
         faults: o.windows.len(),
         checks,
+        availability: availability::figures(&o.records, &o.windows),
     };
     write_json(dir, "checks.json", &verdict)?;
     let svg = timeline::svg(&o.records, &o.windows);
@@ -191,6 +219,7 @@ pub fn recheck(dir: &Path) -> Result<Verdict, RunError> {
         operations: records.iter().filter(|r| r.is_invoke()).count(),
         faults: windows.len(),
         checks: history_checks(&records, &o),
+        availability: availability::figures(&records, &windows),
     })
 }
 
@@ -327,6 +356,29 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+fn availability_table(f: &Figures) -> String {
+    let opt = |v: Option<u64>| v.map_or("never".to_string(), |ms| format!("{ms}"));
+    let mut h = format!(
+        "</table><h2>Availability</h2><p>baseline {} acknowledged writes/s outside faults; \
+         full throughput = {}% of it</p><table><tr><th>nemesis</th><th>detail</th>\
+         <th>held ms</th><th>to first write ms</th><th>heal to full throughput ms</th></tr>",
+        f.baseline_writes_per_s,
+        availability::FULL_SHARE_PERCENT
+    );
+    for a in &f.faults {
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&a.nemesis),
+            esc(&a.detail),
+            a.held_ms,
+            opt(a.to_first_write_ms),
+            opt(a.to_full_throughput_ms)
+        ));
+    }
+    h.push_str("</table>");
+    h
+}
+
 fn index_html(meta: &RunMeta, v: &Verdict, windows: &[Window]) -> String {
     let mut h = String::from(
         "<!doctype html><meta charset=utf-8><title>prismnet-chaos run</title>\
@@ -353,7 +405,8 @@ fn index_html(meta: &RunMeta, v: &Verdict, windows: &[Window]) -> String {
             esc(&c.summary)
         ));
     }
-    h.push_str("</table><h2>Timeline</h2><img src=timeline.svg style=max-width:100%>");
+    h.push_str(&availability_table(&v.availability));
+    h.push_str("<h2>Timeline</h2><img src=timeline.svg style=max-width:100%>");
     h.push_str("<h2>Faults</h2><table><tr><th>nemesis</th><th>detail</th><th>from s</th><th>to s</th></tr>");
     for w in windows {
         h.push_str(&format!(
