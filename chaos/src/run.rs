@@ -89,6 +89,9 @@ pub struct RunMeta {
     pub time_s: f64,
     pub clients: usize,
     pub schedule: Vec<Step>,
+    /// The workload's subnets (their ranges are what the checkers model).
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
 }
 
 fn client(

@@ -163,6 +163,7 @@ pub fn write(config: &RunConfig, o: &Observed) -> Result<Verdict, RunError> {
         time_s: config.time.as_secs_f64(),
         clients: config.clients,
         schedule: o.schedule.clone(),
+        subnets: o.subnets.clone(),
     };
     write_json(dir, "meta.json", &meta)?;
     let mut f = std::fs::File::create(dir.join("history.jsonl")).map_err(io("history.jsonl"))?;
@@ -203,7 +204,7 @@ pub fn recheck(dir: &Path) -> Result<Verdict, RunError> {
         .collect();
     let o = Observed {
         config_seed: meta.seed,
-        subnets: Vec::new(),
+        subnets: meta.subnets.clone(),
         records: records.clone(),
         windows: windows.clone(),
         schedule: meta.schedule.clone(),
