@@ -227,6 +227,7 @@ fn run_schedule(
         let leader = rt.block_on(leader(&cluster.endpoints()));
         let start_ns = recorder.now_ns();
         let active = exec::start(cluster, step.nemesis, leader, &mut rng, rt)?;
+        let in_effect_ns = recorder.now_ns();
         info!(nemesis = %step.nemesis.name(), detail = %active.detail, hold_ms = step.hold_ms, "fault");
         std::thread::sleep(Duration::from_millis(step.hold_ms));
         let detail = active.detail.clone();
@@ -235,6 +236,7 @@ fn run_schedule(
             nemesis: step.nemesis.name(),
             detail,
             start_ns,
+            in_effect_ns,
             end_ns: recorder.now_ns(),
         });
         std::thread::sleep(Duration::from_millis(step.quiet_ms));

@@ -201,7 +201,12 @@ pub struct Window {
     pub nemesis: String,
     /// Who it hit and how (e.g. `leader 2`, `cut 1-3`).
     pub detail: String,
+    /// When the nemesis began to act, and when it had fully acted (every rule
+    /// installed, every process signalled): a fault takes effect in between.
     pub start_ns: u64,
+    #[serde(default)]
+    pub in_effect_ns: u64,
+    /// When the heal had completed.
     pub end_ns: u64,
 }
 

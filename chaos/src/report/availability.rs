@@ -9,10 +9,10 @@
 //! Definitions (times on the run's clock, the history's):
 //! - a *write* is CreatePort, DeletePort or WriteName; it is *acknowledged* when it
 //!   completed `ok`;
-//! - `to_first_write_ms`: from the fault's start to the completion of the first
-//!   acknowledged write invoked at or after the start (a write already in flight
-//!   when the fault began says nothing about the fault); `None` when none came
-//!   before the next fault began;
+//! - `to_first_write_ms`: from the moment the fault was in effect (every rule
+//!   installed, every process signalled) to the completion of the first
+//!   acknowledged write invoked at or after it (a write already in flight says
+//!   nothing about the fault); `None` when none came before the next fault began;
 //! - the *baseline* is the run's median rate of acknowledged writes over
 //!   1-second buckets that overlap no fault window;
 //! - `to_full_throughput_ms`: from the heal to the start of the first 1-second
@@ -132,10 +132,12 @@ pub fn figures(records: &[Record], windows: &[Window]) -> Figures {
         .enumerate()
         .map(|(i, w)| {
             let next_ns = windows.get(i + 1).map_or(u64::MAX, |n| n.start_ns);
+            // Runs recorded before `in_effect_ns` existed have 0 there.
+            let from_ns = w.in_effect_ns.max(w.start_ns);
             let first = writes
                 .iter()
-                .find(|(inv, done)| *inv >= w.start_ns && *done < next_ns)
-                .map(|(_, done)| ms(done - w.start_ns));
+                .find(|(inv, done)| *inv >= from_ns && *done < next_ns)
+                .map(|(_, done)| ms(done - from_ns));
             Availability {
                 nemesis: w.nemesis.clone(),
                 detail: w.detail.clone(),
@@ -203,6 +205,7 @@ mod tests {
             nemesis: "kill-leader".into(),
             detail: "node 1".into(),
             start_ns: start_s * BUCKET_NS,
+            in_effect_ns: start_s * BUCKET_NS,
             end_ns: end_s * BUCKET_NS,
         }
     }
