@@ -78,6 +78,27 @@ pub enum Op {
     List { ports: Vec<(Sym, Port)> },
 }
 
+/// An effect an optional operation could have that a pending operation
+/// needs (see [`Model::needs`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The port deleted.
+    Gone(Sym),
+    /// The port renamed to this name.
+    Named(Sym, Sym),
+}
+
+impl Need {
+    /// Whether `op` (a delete or a name write) has this effect.
+    pub fn met_by(&self, op: &Op) -> bool {
+        match (self, op) {
+            (Need::Gone(a), Op::Delete { id }) => a == id,
+            (Need::Named(a, n), Op::Write { id, name, .. }) => a == id && n == name,
+            _ => false,
+        }
+    }
+}
+
 /// What the model knows of the subnet, fixed for a whole history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Model {
@@ -111,31 +132,40 @@ impl Model {
         }
     }
 
-    /// The ports whose state makes `op` impossible in `state` and that an
-    /// operation of unknown outcome (a delete or a name write, the only
-    /// optional kinds) could change. The search tries an optional operation
-    /// only on a port some pending operation needs: see
-    /// `validate::linearizable` for why that loses no linearization.
-    /// `op`'s condition is a conjunction over ports for every kind but
-    /// `Full` and `InUse`, which deletes and writes can only hurt.
-    pub fn needs(&self, state: &State, op: &Op) -> Vec<Sym> {
+    /// What an operation of unknown outcome (a delete or a name write, the
+    /// only optional kinds) would have to do to `state` for `op` to become
+    /// possible there. The search tries an optional operation only when some
+    /// pending operation needs its effect: see `validate::linearizable` for
+    /// why that loses no linearization. `op`'s condition is a conjunction
+    /// over ports for every kind but `Full` and `InUse`, which deletes and
+    /// writes can only hurt; a port that must be present (a get, an `ok`
+    /// delete or write) is never helped by a delete, and its other fields
+    /// never by a write.
+    pub fn needs(&self, state: &State, op: &Op) -> Vec<Need> {
         match op {
             Op::Create { id, port, .. } => state
                 .ports
                 .iter()
                 .filter(|(k, p)| *k == id || p.ip == port.ip || p.mac == port.mac)
-                .map(|(k, _)| *k)
+                .map(|(k, _)| Need::Gone(*k))
                 .collect(),
-            Op::Full | Op::InUse { .. } => Vec::new(),
-            Op::Delete { id } | Op::Absent { id } | Op::Get { id, .. } | Op::Write { id, .. } => {
-                vec![*id]
-            }
+            Op::Absent { id } => vec![Need::Gone(*id)],
+            Op::Get { id, port } => state
+                .ports
+                .get(id)
+                .and_then(|have| renamed_to(have, port))
+                .map(|name| Need::Named(*id, name))
+                .into_iter()
+                .collect(),
             Op::List { ports } => state
                 .ports
                 .iter()
-                .filter(|(k, p)| !ports.iter().any(|(lk, lp)| lk == *k && lp == *p))
-                .map(|(k, _)| *k)
+                .filter_map(|(k, have)| match ports.iter().find(|(lk, _)| lk == k) {
+                    None => Some(Need::Gone(*k)),
+                    Some((_, listed)) => renamed_to(have, listed).map(|n| Need::Named(*k, n)),
+                })
                 .collect(),
+            Op::Full | Op::InUse { .. } | Op::Delete { .. } | Op::Write { .. } => Vec::new(),
         }
     }
 
@@ -176,6 +206,15 @@ impl Model {
             None => true,
         }
     }
+}
+
+/// The name `have` would need to equal `want`, if only the name differs.
+fn renamed_to(have: &Port, want: &Port) -> Option<Sym> {
+    let renamed = Port {
+        name: want.name,
+        ..*have
+    };
+    (have.name != want.name && renamed == *want).then_some(want.name)
 }
 
 fn holder_of_ip(state: &State, ip: u32) -> Option<Sym> {

@@ -109,18 +109,32 @@ fn deletes_reads_and_writes() {
 }
 
 #[test]
-fn needs_names_the_ports_in_the_way() {
+fn needs_names_the_effects_that_would_help() {
     let m = model();
     let s = run(&[create(1, 10), create(2, 11)]).unwrap_or_default();
-    assert_eq!(m.needs(&s, &create(3, 11)), vec![2]);
-    assert_eq!(
-        m.needs(
-            &s,
-            &Op::List {
-                ports: vec![(2, port(11, 2))]
-            }
-        ),
-        vec![1]
+    assert_eq!(m.needs(&s, &create(3, 11)), vec![Need::Gone(2)]);
+    let renamed = Port {
+        name: 9,
+        ..port(11, 2)
+    };
+    let list = Op::List {
+        ports: vec![(2, renamed)],
+    };
+    assert_eq!(m.needs(&s, &list), vec![Need::Gone(1), Need::Named(2, 9)]);
+    let get = Op::Get {
+        id: 2,
+        port: renamed,
+    };
+    assert_eq!(m.needs(&s, &get), vec![Need::Named(2, 9)]);
+    let moved = Op::Get {
+        id: 2,
+        port: port(12, 2),
+    };
+    assert!(
+        m.needs(&s, &moved).is_empty(),
+        "no write changes an address"
     );
     assert!(m.needs(&s, &Op::Full).is_empty());
+    assert!(Need::Gone(1).met_by(&Op::Delete { id: 1 }));
+    assert!(!Need::Named(2, 9).met_by(&Op::Delete { id: 2 }));
 }

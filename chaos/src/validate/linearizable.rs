@@ -30,7 +30,7 @@ use std::hash::{Hash, Hasher};
 use serde::Serialize;
 
 use super::partition::{Entry, Partition};
-use crate::model::{Model, Op, State, Sym};
+use crate::model::{Model, Need, Op, State, Sym};
 
 /// The search's result for one partition.
 pub enum Search {
@@ -76,59 +76,70 @@ const TAIL_LEN: usize = 16;
 const NIL: usize = usize::MAX;
 const HEAD: usize = 0;
 
-/// A node of the list: the invocation or the deadline of entry `entry`.
+/// A node of the list: the invocation or the deadline of a required entry.
 #[derive(Clone, Copy)]
 struct Node {
     prev: usize,
     next: usize,
     entry: usize,
-    /// For an invocation: its deadline's node (`NIL`: optional).
+    time_ns: u64,
+    /// For an invocation: its deadline's node.
     deadline: usize,
     invocation: bool,
 }
 
+/// The required entries' invocations and deadlines in time order, as a
+/// doubly linked list from which lifted entries are unlinked (and relinked,
+/// in reverse order, on backtracking). Optional entries have no deadline and
+/// are not in it: the search finds them by the effect wanted.
 struct List {
     nodes: Vec<Node>,
+    /// Each required entry's invocation node.
+    call: Vec<usize>,
 }
 
 impl List {
-    /// Invocations and deadlines in time order; node 0 is the head.
+    /// Node 0 is the head.
     fn new(entries: &[Entry]) -> List {
         let mut events: Vec<(u64, bool, usize)> = Vec::new();
         for (k, e) in entries.iter().enumerate() {
-            events.push((e.invoke_ns, false, k));
             if let Some(d) = e.deadline_ns {
+                events.push((e.invoke_ns, false, k));
                 events.push((d, true, k));
             }
         }
         // `false` (invocation) sorts before `true` (deadline) at one instant.
         events.sort();
+        let mut call = vec![NIL; entries.len()];
+        let mut deadline = vec![NIL; entries.len()];
+        for (n, (_, is_deadline, k)) in events.iter().enumerate() {
+            if *is_deadline {
+                deadline[*k] = n + 1;
+            } else {
+                call[*k] = n + 1;
+            }
+        }
         let head = Node {
             prev: NIL,
-            next: NIL,
+            next: if events.is_empty() { NIL } else { 1 },
             entry: NIL,
+            time_ns: 0,
             deadline: NIL,
             invocation: false,
         };
         let mut nodes = vec![head];
-        let mut deadline_node = vec![NIL; entries.len()];
-        for (n, (_, is_deadline, k)) in events.iter().enumerate() {
-            if *is_deadline {
-                deadline_node[*k] = n + 1;
-            }
-        }
-        for (n, (_, is_deadline, k)) in events.iter().enumerate() {
+        for (n, (time_ns, is_deadline, k)) in events.iter().enumerate() {
             let at = n + 1;
             nodes.push(Node {
                 prev: at - 1,
                 next: if at == events.len() { NIL } else { at + 1 },
                 entry: *k,
-                deadline: if *is_deadline { NIL } else { deadline_node[*k] },
+                time_ns: *time_ns,
+                deadline: if *is_deadline { NIL } else { deadline[*k] },
                 invocation: !is_deadline,
             });
         }
-        nodes[HEAD].next = if events.is_empty() { NIL } else { 1 };
-        List { nodes }
+        List { nodes, call }
     }
 
     fn next(&self, n: usize) -> usize {
@@ -151,22 +162,35 @@ impl List {
         }
     }
 
-    /// Takes an invocation (and its deadline) out of the list.
-    fn lift(&mut self, n: usize) {
+    /// Takes a required entry (invocation and deadline) out of the list.
+    fn lift(&mut self, k: usize) {
+        let n = self.call[k];
         self.unlink(n);
-        let d = self.nodes[n].deadline;
-        if d != NIL {
-            self.unlink(d);
-        }
+        self.unlink(self.nodes[n].deadline);
     }
 
-    /// Undoes the last `lift(n)` (lifts are undone in reverse order).
-    fn unlift(&mut self, n: usize) {
-        let d = self.nodes[n].deadline;
-        if d != NIL {
-            self.relink(d);
-        }
+    /// Undoes the last `lift(k)` (lifts are undone in reverse order).
+    fn unlift(&mut self, k: usize) {
+        let n = self.call[k];
+        self.relink(self.nodes[n].deadline);
         self.relink(n);
+    }
+
+    /// The pending required entries invoked before the first pending
+    /// deadline, and that deadline's time.
+    fn window(&self) -> (Vec<usize>, u64) {
+        let mut out = Vec::new();
+        let mut n = self.next(HEAD);
+        while n != NIL && self.nodes[n].invocation {
+            out.push(self.nodes[n].entry);
+            n = self.next(n);
+        }
+        let until = if n == NIL {
+            u64::MAX
+        } else {
+            self.nodes[n].time_ns
+        };
+        (out, until)
     }
 }
 
@@ -200,6 +224,10 @@ impl Lifted {
         while self.full_words < self.required_words && self.words[self.full_words] == u64::MAX {
             self.full_words += 1;
         }
+    }
+
+    fn get(&self, k: usize) -> bool {
+        self.words[k / 64] & (1 << (k % 64)) != 0
     }
 
     /// The set without its leading full words: the count stands for them.
@@ -242,45 +270,52 @@ impl Cache {
     }
 }
 
-/// What the search undoes on backtracking.
+/// A configuration on the search's path: its state, the entry lifted to
+/// reach it, and the candidates to try from it.
 struct Frame {
-    node: usize,
+    lifted: usize,
     state: State,
-    wanted: Option<Vec<Sym>>,
+    candidates: Vec<usize>,
+    tried: usize,
 }
 
 struct Search1<'a> {
     model: &'a Model,
     entries: &'a [Entry],
     list: List,
+    /// Optional entries by the port they touch, in invocation order.
+    optional_by_port: HashMap<Sym, Vec<usize>>,
     lifted: Lifted,
     cache: Cache,
     stack: Vec<Frame>,
-    state: State,
-    /// The ports pending operations need, at the current configuration
-    /// (computed when an optional operation is first met there).
-    wanted: Option<Vec<Sym>>,
     required: usize,
     required_left: usize,
     steps: u64,
+    budget_steps: u64,
     deepest: Deepest,
 }
 
 /// Searches a linearization of `p`, with at most `budget_steps` model steps.
 pub fn search(p: &Partition, budget_steps: u64) -> Search {
     let required = p.entries.iter().filter(|e| e.deadline_ns.is_some()).count();
+    let mut optional_by_port: HashMap<Sym, Vec<usize>> = HashMap::new();
+    for (k, e) in p.entries.iter().enumerate() {
+        if let (None, Op::Delete { id } | Op::Write { id, .. }) = (e.deadline_ns, &e.op) {
+            optional_by_port.entry(*id).or_default().push(k);
+        }
+    }
     let mut s = Search1 {
         model: &p.model,
         entries: &p.entries,
         list: List::new(&p.entries),
+        optional_by_port,
         lifted: Lifted::new(p.entries.len(), required),
         cache: Cache::default(),
         stack: Vec::new(),
-        state: State::default(),
-        wanted: None,
         required,
         required_left: required,
         steps: 0,
+        budget_steps,
         deepest: Deepest {
             required_done: 0,
             tail: Vec::new(),
@@ -288,82 +323,104 @@ pub fn search(p: &Partition, budget_steps: u64) -> Search {
             lifted: Vec::new(),
         },
     };
-    s.run(budget_steps)
+    s.run()
 }
 
 impl Search1<'_> {
-    fn run(&mut self, budget_steps: u64) -> Search {
-        let mut cur = self.list.next(HEAD);
+    fn run(&mut self) -> Search {
+        let root = self.frame(NIL, State::default());
+        self.stack.push(root);
         while self.required_left > 0 {
-            if self.steps >= budget_steps {
+            if self.steps >= self.budget_steps {
                 return Search::Exhausted { steps: self.steps };
             }
-            if cur == NIL || !self.list.nodes[cur].invocation {
-                match self.backtrack() {
-                    Some(next) => cur = next,
-                    None => {
-                        return Search::Refuted {
-                            steps: self.steps,
-                            deepest: self.deepest.clone(),
-                        }
-                    }
-                }
-                continue;
-            }
-            cur = if self.try_lift(cur) {
-                self.list.next(HEAD)
-            } else {
-                self.list.next(cur)
+            let Some(top) = self.stack.last_mut() else {
+                return Search::Refuted {
+                    steps: self.steps,
+                    deepest: self.deepest.clone(),
+                };
             };
+            let Some(&k) = top.candidates.get(top.tried) else {
+                self.backtrack();
+                continue;
+            };
+            top.tried += 1;
+            self.try_lift(k);
         }
         Search::Linearizable { steps: self.steps }
     }
 
-    /// Lifts the invocation `n` if the model and the cache allow it.
-    fn try_lift(&mut self, n: usize) -> bool {
-        let k = self.list.nodes[n].entry;
+    /// Lifts entry `k` from the top configuration if the model and the cache
+    /// allow it.
+    fn try_lift(&mut self, k: usize) {
         let entries = self.entries;
-        let entry = &entries[k];
-        let optional = entry.deadline_ns.is_none();
-        if optional && !self.is_wanted(&entry.op) {
-            return false;
-        }
+        let Some(top) = self.stack.last() else { return };
         self.steps += 1;
-        let Some(next) = self.model.step(&self.state, &entry.op) else {
-            return false;
+        let Some(next) = self.model.step(&top.state, &entries[k].op) else {
+            return;
         };
         self.lifted.flip(k);
         if !self.cache.insert(&self.lifted, &next) {
             self.lifted.flip(k);
-            return false;
+            return;
         }
-        let before = std::mem::replace(&mut self.state, next);
-        self.stack.push(Frame {
-            node: n,
-            state: before,
-            wanted: self.wanted.take(),
-        });
-        self.list.lift(n);
-        if !optional {
+        if entries[k].deadline_ns.is_some() {
+            self.list.lift(k);
             self.required_left -= 1;
-            self.note_depth();
         }
-        true
+        let frame = self.frame(k, next);
+        self.stack.push(frame);
+        self.note_depth();
     }
 
-    /// Undoes the last lift; the node to go on from, `None` when nothing is
-    /// left to undo (no linearization).
-    fn backtrack(&mut self) -> Option<usize> {
-        let frame = self.stack.pop()?;
-        let k = self.list.nodes[frame.node].entry;
-        self.state = frame.state;
-        self.wanted = frame.wanted;
-        self.list.unlift(frame.node);
-        self.lifted.flip(k);
-        if self.entries[k].deadline_ns.is_some() {
+    /// Undoes the top configuration's lift.
+    fn backtrack(&mut self) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        if frame.lifted == NIL {
+            return;
+        }
+        self.lifted.flip(frame.lifted);
+        if self.entries[frame.lifted].deadline_ns.is_some() {
+            self.list.unlift(frame.lifted);
             self.required_left += 1;
         }
-        Some(self.list.next(frame.node))
+    }
+
+    /// A configuration and its candidates: the pending required entries
+    /// invoked before the first pending deadline, then the optional entries
+    /// invoked by then whose effect one of those needs (see the module doc
+    /// comment).
+    fn frame(&mut self, lifted: usize, state: State) -> Frame {
+        let (mut candidates, until) = self.list.window();
+        let mut wanted = Vec::new();
+        if !self.optional_by_port.is_empty() {
+            for &k in &candidates {
+                let op = &self.entries[k].op;
+                self.steps += 1;
+                if self.model.step(&state, op).is_none() {
+                    wanted.extend(self.model.needs(&state, op));
+                }
+            }
+        }
+        for need in wanted {
+            let (Need::Gone(port) | Need::Named(port, _)) = need;
+            let Some(ks) = self.optional_by_port.get(&port) else {
+                continue;
+            };
+            let entries = self.entries;
+            let lifted_set = &self.lifted;
+            candidates.extend(ks.iter().copied().filter(|&k| {
+                entries[k].invoke_ns <= until && !lifted_set.get(k) && need.met_by(&entries[k].op)
+            }));
+        }
+        Frame {
+            lifted,
+            state,
+            candidates,
+            tried: 0,
+        }
     }
 
     fn note_depth(&mut self) {
@@ -371,46 +428,17 @@ impl Search1<'_> {
         if done <= self.deepest.required_done {
             return;
         }
-        let from = self.stack.len().saturating_sub(TAIL_LEN);
+        let from = self.stack.len().saturating_sub(TAIL_LEN).max(1);
         self.deepest = Deepest {
             required_done: done,
-            tail: self.stack[from..]
-                .iter()
-                .map(|f| self.list.nodes[f.node].entry)
-                .collect(),
-            state: self.state.clone(),
+            tail: self.stack[from..].iter().map(|f| f.lifted).collect(),
+            state: self
+                .stack
+                .last()
+                .map(|f| f.state.clone())
+                .unwrap_or_default(),
             lifted: self.lifted.words.clone(),
         };
-    }
-
-    /// Whether an optional operation is on a port some pending required
-    /// operation needs (see the module doc comment).
-    fn is_wanted(&mut self, op: &Op) -> bool {
-        let port = match op {
-            Op::Delete { id } | Op::Write { id, .. } => *id,
-            _ => return true,
-        };
-        if self.wanted.is_none() {
-            self.wanted = Some(self.compute_wanted());
-        }
-        self.wanted.as_ref().is_some_and(|w| w.contains(&port))
-    }
-
-    fn compute_wanted(&mut self) -> Vec<Sym> {
-        let (model, entries) = (self.model, self.entries);
-        let mut wanted = Vec::new();
-        let mut n = self.list.next(HEAD);
-        while n != NIL && self.list.nodes[n].invocation {
-            let e = &entries[self.list.nodes[n].entry];
-            if e.deadline_ns.is_some() {
-                self.steps += 1;
-                if model.step(&self.state, &e.op).is_none() {
-                    wanted.extend(model.needs(&self.state, &e.op));
-                }
-            }
-            n = self.list.next(n);
-        }
-        wanted
     }
 }
 

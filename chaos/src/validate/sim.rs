@@ -518,3 +518,33 @@ fn large(seed: u64, ops: usize) {
     assert_eq!(lin.outcome, Outcome::Valid, "{}", lin.summary);
     assert_eq!(inv.outcome, Outcome::Valid, "{}", inv.summary);
 }
+
+/// Many writes of unknown outcome (a third of them), each concurrent with
+/// everything after it: the search must stay linear-ish, not exponential.
+#[test]
+fn many_unknown_outcomes_stay_cheap() {
+    for seed in 0..6 {
+        let mut cfg = config(seed, 3_000, [3, 5, 13][seed as usize % 3]);
+        cfg.info_percent = 30;
+        let s = simulate(cfg);
+        let info = s.ops.iter().filter(|o| o.indeterminate()).count();
+        let start = Instant::now();
+        let lin = linearizable(&s.ops, &s.subnets, &s.final_ports, BUDGET_STEPS_DEFAULT);
+        let ms = start.elapsed().as_millis();
+        let steps: u64 = lin.details["subnets"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s["steps"].as_u64()).sum())
+            .unwrap_or(0);
+        eprintln!(
+            "seed {seed}: {} ops, {info} unknown, {steps} steps, {ms} ms",
+            s.ops.len()
+        );
+        assert_eq!(lin.outcome, Outcome::Valid, "seed {seed}: {}", lin.summary);
+        // Each lift costs a scan of the pending window (steps for the
+        // operations in it); exponential would be orders of magnitude more.
+        assert!(
+            steps < 1_000 * s.ops.len() as u64,
+            "seed {seed}: {steps} steps"
+        );
+    }
+}
