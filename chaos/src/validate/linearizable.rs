@@ -1,28 +1,35 @@
 //! Linearizability of one subnet's operations against [`crate::model`]: the
 //! Wing-Gong-Lowe search, as Porcupine does it.
 //!
-//! The operations' invocations and deadlines form one list in time order
-//! (an invocation before a deadline at the same instant: treated as
-//! concurrent, which can only accept more). The search lifts an operation
-//! whose invocation comes before the first pending deadline and that the
-//! model accepts, and starts over from the head; when it reaches a deadline
-//! (or the list's end) it backtracks. A cache of (linearized set, state)
-//! visited prunes every path that reaches a known configuration: the rest of
-//! a search depends on nothing else.
+//! The required operations' invocations and deadlines form one list in time
+//! order (an invocation before a deadline at the same instant: treated as
+//! concurrent, which can only accept more). A configuration (the set
+//! linearized, the state) has as candidates the pending operations invoked
+//! before the first pending deadline; the search lifts one the model accepts
+//! and goes on from the new configuration, and backtracks when none is left.
+//! A cache of configurations visited prunes every path that reaches a known
+//! one: the rest of a search depends on nothing else.
 //!
 //! Optional operations (`info` deletes and name writes) have no deadline and
-//! need never be lifted. Left alone they make the search exponential (each
-//! is concurrent with everything after it), so the search tries one only on a
-//! port that some pending required operation *needs* ([`Model::needs`]: the
-//! operation is impossible in the current state because of that port). No
-//! linearization is lost: take any linearization and move each optional
-//! operation later, to just before the next required operation `R` it does
-//! not commute with. A delete and a write commute with every operation that
-//! is possible both with and without them, or make themselves redundant (a
-//! write before another write or a delete of its port); and `R`'s condition
-//! is a conjunction over ports, so the optional operations left right before
-//! `R` are exactly those whose port `R` needs. Moving an optional operation
-//! later never breaks real time: it has no deadline.
+//! need never be lifted. Left alone they make the search exponential (each is
+//! concurrent with everything after it), so they are not in the list: an
+//! optional operation is a candidate only if it was invoked before the first
+//! pending deadline and has an effect a pending required operation needs
+//! ([`Model::needs`]: that port gone, or renamed to that name, for an
+//! operation the state refuses). No linearization is lost. Take any one and
+//! move each optional operation later, to just before the next required
+//! operation `R` it does not commute with: a delete or a write commutes with
+//! every operation possible both with and without it, or makes itself
+//! redundant (a write just before another write, or a delete, of its port);
+//! moving it later never breaks real time (it has no deadline). `R`'s
+//! condition is a conjunction over ports, so each optional operation left
+//! just before `R` has an effect `R` needs, in the state before that block.
+//!
+//! Cost: one model step per candidate tried, plus one per pending required
+//! operation when a configuration is made (to find what they need), so about
+//! twice the window of concurrent operations per operation on a history
+//! without backtracking. Memory: one cached configuration (its state and a
+//! short key) per successful lift.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -34,18 +41,20 @@ use crate::model::{Model, Need, Op, State, Sym};
 
 /// The search's result for one partition.
 pub enum Search {
-    Linearizable {
-        steps: u64,
-    },
+    Linearizable(Effort),
     /// No order fits; the deepest configuration the search reached.
-    Refuted {
-        steps: u64,
-        deepest: Deepest,
-    },
+    Refuted(Effort, Deepest),
     /// The step budget ran out first.
-    Exhausted {
-        steps: u64,
-    },
+    Exhausted(Effort),
+}
+
+/// What a search cost.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Effort {
+    /// Model steps taken.
+    pub steps: u64,
+    /// Configurations cached (each a state and a short key).
+    pub configurations: usize,
 }
 
 /// The deepest configuration reached (most required operations linearized).
@@ -252,6 +261,7 @@ fn mix(mut x: u64) -> u64 {
 #[derive(Default)]
 struct Cache {
     seen: HashMap<u64, Vec<(Box<[u64]>, State)>>,
+    len: usize,
 }
 
 impl Cache {
@@ -266,6 +276,7 @@ impl Cache {
             return false;
         }
         bucket.push((key, state.clone()));
+        self.len += 1;
         true
     }
 }
@@ -332,13 +343,10 @@ impl Search1<'_> {
         self.stack.push(root);
         while self.required_left > 0 {
             if self.steps >= self.budget_steps {
-                return Search::Exhausted { steps: self.steps };
+                return Search::Exhausted(self.effort());
             }
             let Some(top) = self.stack.last_mut() else {
-                return Search::Refuted {
-                    steps: self.steps,
-                    deepest: self.deepest.clone(),
-                };
+                return Search::Refuted(self.effort(), self.deepest.clone());
             };
             let Some(&k) = top.candidates.get(top.tried) else {
                 self.backtrack();
@@ -347,7 +355,14 @@ impl Search1<'_> {
             top.tried += 1;
             self.try_lift(k);
         }
-        Search::Linearizable { steps: self.steps }
+        Search::Linearizable(self.effort())
+    }
+
+    fn effort(&self) -> Effort {
+        Effort {
+            steps: self.steps,
+            configurations: self.cache.len,
+        }
     }
 
     /// Lifts entry `k` from the top configuration if the model and the cache
@@ -404,17 +419,21 @@ impl Search1<'_> {
                 }
             }
         }
+        let mut optional = Vec::new();
         for need in wanted {
             let (Need::Gone(port) | Need::Named(port, _)) = need;
             let Some(ks) = self.optional_by_port.get(&port) else {
                 continue;
             };
-            let entries = self.entries;
-            let lifted_set = &self.lifted;
-            candidates.extend(ks.iter().copied().filter(|&k| {
-                entries[k].invoke_ns <= until && !lifted_set.get(k) && need.met_by(&entries[k].op)
+            optional.extend(ks.iter().copied().filter(|&k| {
+                let e = &self.entries[k];
+                e.invoke_ns <= until && !self.lifted.get(k) && need.met_by(&e.op)
             }));
         }
+        // Two refused operations may need one effect: try it once.
+        optional.sort_unstable();
+        optional.dedup();
+        candidates.extend(optional);
         Frame {
             lifted,
             state,

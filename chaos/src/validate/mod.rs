@@ -47,7 +47,7 @@ use partition::{Interner, Partition};
 
 /// A budget that decides the workload's histories (tens of thousands of
 /// operations) with a wide margin; a partition that needs more is `Unknown`.
-pub const BUDGET_STEPS_DEFAULT: u64 = 20_000_000;
+pub const BUDGET_STEPS_DEFAULT: u64 = 2_000_000;
 
 /// One checker's verdict.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -74,17 +74,17 @@ pub fn linearizable(
     let mut exhausted = Vec::new();
     for p in &cut.partitions {
         let required = p.entries.iter().filter(|e| e.deadline_ns.is_some()).count();
-        let (outcome, steps) = match linearizable::search(p, budget_steps) {
-            Search::Linearizable { steps } => ("linearizable", steps),
-            Search::Exhausted { steps } => {
+        let (outcome, effort) = match linearizable::search(p, budget_steps) {
+            Search::Linearizable(effort) => ("linearizable", effort),
+            Search::Exhausted(effort) => {
                 exhausted.push(p.subnet.clone());
-                ("exhausted", steps)
+                ("exhausted", effort)
             }
-            Search::Refuted { steps, deepest } => {
+            Search::Refuted(effort, deepest) => {
                 if refuted.is_none() {
-                    refuted = Some(refutation(ops, p, &deepest, &cut.interner, steps));
+                    refuted = Some(refutation(ops, p, &deepest, &cut.interner, effort.steps));
                 }
-                ("refuted", steps)
+                ("refuted", effort)
             }
         };
         checked.push(json!({
@@ -93,7 +93,8 @@ pub fn linearizable(
             "optional": p.entries.len() - required,
             "range_known": p.model.range.is_some(),
             "outcome": outcome,
-            "steps": steps,
+            "steps": effort.steps,
+            "configurations": effort.configurations,
         }));
     }
     let malformed: Vec<_> = cut

@@ -506,14 +506,24 @@ fn large(seed: u64, ops: usize) {
     let start = Instant::now();
     let inv = invariants(&s.ops, &s.subnets, &s.final_ports);
     let inv_ms = start.elapsed().as_millis();
-    let steps: Vec<&serde_json::Value> = lin.details["subnets"]
+    let effort: Vec<String> = lin.details["subnets"]
         .as_array()
-        .map(|a| a.iter().map(|s| &s["steps"]).collect())
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    format!(
+                        "{} steps {} configurations",
+                        s["steps"], s["configurations"]
+                    )
+                })
+                .collect()
+        })
         .unwrap_or_default();
     eprintln!(
-        "seed {seed}: {} ops ({info} info or unfinished), {} final ports: linearizable {lin_ms} ms (steps {steps:?}), invariants {inv_ms} ms",
+        "seed {seed}: {} ops ({info} info or unfinished), {} final ports: linearizable {lin_ms} ms ({}), invariants {inv_ms} ms",
         s.ops.len(),
-        s.final_ports.len()
+        s.final_ports.len(),
+        effort.join(", ")
     );
     assert_eq!(lin.outcome, Outcome::Valid, "{}", lin.summary);
     assert_eq!(inv.outcome, Outcome::Valid, "{}", inv.summary);
