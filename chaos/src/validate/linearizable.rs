@@ -257,10 +257,13 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A configuration: the linearized set's key, the state.
+type Visited = (Box<[u64]>, State);
+
 /// Configurations visited, by hash (collisions kept apart).
 #[derive(Default)]
 struct Cache {
-    seen: HashMap<u64, Vec<(Box<[u64]>, State)>>,
+    seen: HashMap<u64, Vec<Visited>>,
     len: usize,
 }
 

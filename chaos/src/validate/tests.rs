@@ -2,6 +2,7 @@
 //! Subnet `s1` has three allocatable addresses (10.0.0.2 ..= 10.0.0.4).
 
 use std::net::Ipv4Addr;
+use std::slice::from_ref;
 
 use super::*;
 use crate::history::{Event, Value, F};
@@ -172,7 +173,7 @@ fn an_address_reused_after_a_delete_is_fine() {
         delete("a", (2, 3), Out::Ok(Value::Deleted)),
         created(&b, (4, 5)),
     ];
-    assert_eq!(both(&ops, &[b.clone()]), (Valid, Valid));
+    assert_eq!(both(&ops, from_ref(&b)), (Valid, Valid));
 }
 
 #[test]
@@ -182,7 +183,7 @@ fn subnet_full_only_when_full() {
         created(&a, (0, 1)),
         create_fails("dx", None, (2, 3), "subnet_full"),
     ];
-    assert_eq!(lin(&not_full, &[a.clone()]), Anomaly);
+    assert_eq!(lin(&not_full, from_ref(&a)), Anomaly);
     let full = [
         created(&a, (0, 1)),
         created(&b, (0, 1)),
@@ -213,7 +214,7 @@ fn ip_in_use_only_when_held() {
         created(&a, (0, 1)),
         create_fails("dx", Some("10.0.0.2"), (2, 3), "ip_in_use"),
     ];
-    assert_eq!(lin(&held, &[a.clone()]), Valid);
+    assert_eq!(lin(&held, from_ref(&a)), Valid);
 }
 
 #[test]
@@ -254,9 +255,9 @@ fn stale_get_after_a_delete() {
 fn list_missing_a_completed_create() {
     let a = port("a", 2);
     let ops = [created(&a, (0, 1)), list(&[], (2, 3))];
-    assert_eq!(lin(&ops, &[a.clone()]), Anomaly);
+    assert_eq!(lin(&ops, from_ref(&a)), Anomaly);
     let concurrent = [created(&a, (0, 3)), list(&[], (1, 2))];
-    assert_eq!(lin(&concurrent, &[a.clone()]), Valid);
+    assert_eq!(lin(&concurrent, from_ref(&a)), Valid);
 }
 
 #[test]
@@ -266,9 +267,9 @@ fn info_create_seen_later_or_never() {
         create(&a, false, (0, 1), Out::Info),
         get("a", (10, 11), Out::Ok(Value::Port(a.clone()))),
     ];
-    assert_eq!(both(&seen, &[a.clone()]), (Valid, Valid));
+    assert_eq!(both(&seen, from_ref(&a)), (Valid, Valid));
     let only_at_the_end = [create(&a, false, (0, 1), Out::Info)];
-    assert_eq!(both(&only_at_the_end, &[a.clone()]), (Valid, Valid));
+    assert_eq!(both(&only_at_the_end, from_ref(&a)), (Valid, Valid));
     // Never seen: it left no port, so it holds no address (b may take .3
     // whatever b's create chose; a full subnet is not explained by it).
     let never = [
@@ -276,18 +277,18 @@ fn info_create_seen_later_or_never() {
         created(&b, (2, 3)),
         create_fails("dx", None, (4, 5), "subnet_full"),
     ];
-    assert_eq!(lin(&never, &[b.clone()]), Anomaly);
+    assert_eq!(lin(&never, from_ref(&b)), Anomaly);
     let never = [
         create(&port("x", 2), false, (0, 1), Out::Info),
         created(&b, (2, 3)),
     ];
-    assert_eq!(both(&never, &[b.clone()]), (Valid, Valid));
+    assert_eq!(both(&never, from_ref(&b)), (Valid, Valid));
     // Seen before it was invoked: impossible.
     let early = [
         get("a", (0, 1), Out::Ok(Value::Port(a.clone()))),
         create(&a, false, (2, 3), Out::Info),
     ];
-    assert_eq!(lin(&early, &[a.clone()]), Anomaly);
+    assert_eq!(lin(&early, from_ref(&a)), Anomaly);
 }
 
 #[test]
@@ -306,16 +307,16 @@ fn a_create_applied_twice() {
 #[test]
 fn a_port_nobody_asked_for() {
     let a = port("a", 2);
-    assert_eq!(both(&[], &[a.clone()]), (Anomaly, Anomaly));
+    assert_eq!(both(&[], from_ref(&a)), (Anomaly, Anomaly));
     let failed = [create(&a, false, (0, 1), Out::Fail("not_leader"))];
-    assert_eq!(both(&failed, &[a.clone()]), (Anomaly, Anomaly));
+    assert_eq!(both(&failed, from_ref(&a)), (Anomaly, Anomaly));
 }
 
 #[test]
 fn info_delete_either_way() {
     let a = port("a", 2);
     let ops = [created(&a, (0, 1)), delete("a", (2, 3), Out::Info)];
-    assert_eq!(both(&ops, &[a.clone()]), (Valid, Valid), "did not happen");
+    assert_eq!(both(&ops, from_ref(&a)), (Valid, Valid), "did not happen");
     assert_eq!(both(&ops, &[]), (Valid, Valid), "happened");
     // It happened before a later read, and a port never comes back.
     let gone = [
@@ -336,15 +337,15 @@ fn write_name_register() {
         write("a", "x", (2, 3), Out::Ok(Value::Port(x.clone()))),
         get("a", (4, 5), Out::Ok(Value::Port(a.clone()))),
     ];
-    assert_eq!(lin(&stale, &[x.clone()]), Anomaly);
+    assert_eq!(lin(&stale, from_ref(&x)), Anomaly);
     let fresh = [
         created(&a, (0, 1)),
         write("a", "x", (2, 3), Out::Ok(Value::Port(x.clone()))),
         get("a", (4, 5), Out::Ok(Value::Port(x.clone()))),
     ];
-    assert_eq!(both(&fresh, &[x.clone()]), (Valid, Valid));
+    assert_eq!(both(&fresh, from_ref(&x)), (Valid, Valid));
     // The final name is not the last write's.
-    assert_eq!(both(&fresh, &[a.clone()]), (Anomaly, Anomaly));
+    assert_eq!(both(&fresh, from_ref(&a)), (Anomaly, Anomaly));
     // An info write may or may not have taken effect.
     let maybe = [
         created(&a, (0, 1)),
@@ -352,16 +353,16 @@ fn write_name_register() {
         get("a", (4, 5), Out::Ok(Value::Port(a.clone()))),
     ];
     assert_eq!(both(&maybe, &[named(&a, "y")]), (Valid, Valid));
-    assert_eq!(both(&maybe, &[a.clone()]), (Valid, Valid));
+    assert_eq!(both(&maybe, from_ref(&a)), (Valid, Valid));
 }
 
 #[test]
 fn budget_exhaustion_is_unknown() {
     let a = port("a", 2);
     let ops = [created(&a, (0, 1)), list(&[&a], (2, 3))];
-    let f = linearizable(&ops, &subnets(), &[a.clone()], 1);
+    let f = linearizable(&ops, &subnets(), from_ref(&a), 1);
     assert_eq!(f.outcome, Unknown, "{}", f.summary);
-    assert_eq!(lin(&ops, &[a.clone()]), Valid);
+    assert_eq!(lin(&ops, from_ref(&a)), Valid);
 }
 
 #[test]
