@@ -520,10 +520,11 @@ fn large(seed: u64, ops: usize) {
         })
         .unwrap_or_default();
     eprintln!(
-        "seed {seed}: {} ops ({info} info or unfinished), {} final ports: linearizable {lin_ms} ms ({}), invariants {inv_ms} ms",
+        "seed {seed}: {} ops ({info} info or unfinished), {} final ports: linearizable {lin_ms} ms ({}), invariants {inv_ms} ms, peak RSS {}",
         s.ops.len(),
         s.final_ports.len(),
-        effort.join(", ")
+        effort.join(", "),
+        peak_rss()
     );
     assert_eq!(lin.outcome, Outcome::Valid, "{}", lin.summary);
     assert_eq!(inv.outcome, Outcome::Valid, "{}", inv.summary);
@@ -557,4 +558,29 @@ fn many_unknown_outcomes_stay_cheap() {
             "seed {seed}: {steps} steps"
         );
     }
+}
+
+/// The process's peak resident set (Linux), for the figures.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+#[test]
+fn findings_are_deterministic() {
+    let mut s = simulate(config(11, 500, 5));
+    assert_eq!(check(&s), check(&s));
+    let Some(&k) = acked_and_kept(&s).first() else {
+        return;
+    };
+    s.final_ports.remove(k);
+    let (a, b) = (check(&s), check(&s));
+    assert_eq!(a.0.outcome, Outcome::Anomaly);
+    assert_eq!((a.0.details, a.1.details), (b.0.details, b.1.details));
 }
