@@ -66,12 +66,14 @@ pub struct Deepest {
     pub tail: Vec<usize>,
     #[serde(skip)]
     pub state: State,
-    /// The linearized set there, as bits by entry index.
+    /// The linearized set there (its required part: bits by entry index).
     #[serde(skip)]
     pub lifted: Vec<u64>,
 }
 
 impl Deepest {
+    /// Whether required entry `k` was linearized there (required entries'
+    /// bits are at their own index, see `Lifted`).
     pub fn lifted(&self, k: usize) -> bool {
         self.lifted
             .get(k / 64)
@@ -203,48 +205,68 @@ impl List {
     }
 }
 
-/// The linearized set: a bitset whose key for the cache is short (required
-/// entries first and mostly a linearized prefix, see `key`).
+/// The linearized set: a bitset whose key for the cache is short. Required
+/// entries (by invocation) come first and are mostly a linearized prefix and
+/// a window; optional entries start at their own word, so that the zeros
+/// between the window and them are not in the key.
 struct Lifted {
     words: Vec<u64>,
+    required: usize,
+    /// The first optional entry's bit (a word boundary).
+    optional_bit: usize,
     /// Words below this one are all ones (among the required entries).
     full_words: usize,
-    required_words: usize,
     hash: u64,
 }
 
 impl Lifted {
     fn new(entries: usize, required: usize) -> Lifted {
+        let optional_bit = required.div_ceil(64) * 64;
         Lifted {
-            words: vec![0; entries.div_ceil(64)],
+            words: vec![0; (optional_bit + entries - required).div_ceil(64)],
+            required,
+            optional_bit,
             full_words: 0,
-            required_words: required / 64,
             hash: 0,
         }
     }
 
+    fn bit(&self, k: usize) -> usize {
+        if k < self.required {
+            k
+        } else {
+            self.optional_bit + (k - self.required)
+        }
+    }
+
     fn flip(&mut self, k: usize) {
-        self.words[k / 64] ^= 1 << (k % 64);
+        let b = self.bit(k);
+        self.words[b / 64] ^= 1 << (b % 64);
         // Incremental hash: a set hashes to the xor of its members' mixes.
         self.hash ^= mix(k as u64);
-        if k / 64 < self.full_words {
-            self.full_words = k / 64;
-        }
-        while self.full_words < self.required_words && self.words[self.full_words] == u64::MAX {
+        self.full_words = self.full_words.min(b / 64);
+        while self.full_words < self.required / 64 && self.words[self.full_words] == u64::MAX {
             self.full_words += 1;
         }
     }
 
     fn get(&self, k: usize) -> bool {
-        self.words[k / 64] & (1 << (k % 64)) != 0
+        let b = self.bit(k);
+        self.words[b / 64] & (1 << (b % 64)) != 0
     }
 
-    /// The set without its leading full words: the count stands for them.
+    /// The set without its leading full words and its runs of zeros: the
+    /// count of full words, the required words up to the last non-zero one,
+    /// a separator (the length), the optional words up to the last non-zero.
     fn key(&self) -> Box<[u64]> {
-        let rest = &self.words[self.full_words..];
-        let end = rest.iter().rposition(|w| *w != 0).map_or(0, |p| p + 1);
-        std::iter::once(self.full_words as u64)
-            .chain(rest[..end].iter().copied())
+        let trimmed = |ws: &[u64]| ws.iter().rposition(|w| *w != 0).map_or(0, |p| p + 1);
+        let required = &self.words[self.full_words..self.optional_bit / 64];
+        let optional = &self.words[self.optional_bit / 64..];
+        let (r, o) = (trimmed(required), trimmed(optional));
+        [self.full_words as u64, r as u64]
+            .into_iter()
+            .chain(required[..r].iter().copied())
+            .chain(optional[..o].iter().copied())
             .collect()
     }
 }
@@ -468,7 +490,7 @@ impl Search1<'_> {
 /// every pending one invoked before the first pending deadline, and whether
 /// the model refuses it there outright.
 pub fn stuck(p: &Partition, deepest: &Deepest) -> Vec<(usize, bool)> {
-    let pending = |k: &usize| !deepest.lifted(*k) && p.entries[*k].deadline_ns.is_some();
+    let pending = |k: &usize| p.entries[*k].deadline_ns.is_some() && !deepest.lifted(*k);
     let first_deadline = (0..p.entries.len())
         .filter(pending)
         .filter_map(|k| p.entries[k].deadline_ns)
