@@ -13,12 +13,16 @@
 //! | [`report`] | the run directory: history, faults, checks, timeline, index.html; the verdict |
 //! | [`run`] | one run: setup, the schedule of faults, liveness, the final read |
 //! | [`history`] | the recorded operations (invoke, then ok / fail / info), JSON lines |
+//! | [`model`] | a subnet's port allocations as a sequential specification (what the search checks against) |
+//! | [`validate`] | the checkers: linearizability per subnet, invariants on observations and the final state |
 //! | [`traffic`] | the workload: clients doing port operations through the client library, recorded |
 
 pub mod cluster;
 pub mod failpoint;
 pub mod history;
+pub mod model;
 pub mod nb_audit;
 pub mod report;
 pub mod run;
 pub mod traffic;
+pub mod validate;
