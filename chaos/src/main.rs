@@ -140,6 +140,7 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         }
         Cmd::Check { dir } => {
             let verdict = report::recheck(&dir)?;
+            verdict.summary().iter().for_each(|l| println!("{l}"));
             println!("{}", verdict.line());
             Ok(verdict.exit_code())
         }

@@ -26,6 +26,7 @@ use crate::failpoint::Window;
 use crate::history::{self, Record};
 use crate::nb_audit;
 use crate::run::{Observed, RunConfig, RunError, RunMeta};
+use crate::validate;
 
 /// One check's outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,11 +229,14 @@ pub fn recheck(dir: &Path) -> Result<Verdict, RunError> {
 fn history_checks(records: &[Record], o: &Observed) -> Vec<Check> {
     let mut out = Vec::new();
     match history::operations(records) {
-        Ok(ops) => out.push(Check::new(
-            "history",
-            Outcome::Valid,
-            format!("{} operations, well formed", ops.len()),
-        )),
+        Ok(ops) => {
+            out.push(Check::new(
+                "history",
+                Outcome::Valid,
+                format!("{} operations, well formed", ops.len()),
+            ));
+            out.extend(model_checks(&ops, o));
+        }
         Err(e) => out.push(Check::new("history", Outcome::Anomaly, e.to_string())),
     }
     let signed = nb_audit::parse(&o.nb_log, crate::cluster::CLUSTER_NAME);
@@ -266,6 +270,26 @@ fn history_checks(records: &[Record], o: &Observed) -> Vec<Check> {
         .with(&audit)
     });
     out
+}
+
+/// The history against the subnet model, and the final state's invariants.
+fn model_checks(ops: &[history::Operation], o: &Observed) -> Vec<Check> {
+    let lin = validate::linearizable(
+        ops,
+        &o.subnets,
+        &o.final_ports,
+        validate::BUDGET_STEPS_DEFAULT,
+    );
+    let inv = validate::invariants(ops, &o.subnets, &o.final_ports);
+    [("linearizable", lin), ("invariants", inv)]
+        .into_iter()
+        .map(|(name, f)| Check {
+            name: name.into(),
+            outcome: f.outcome,
+            summary: f.summary,
+            details: f.details,
+        })
+        .collect()
 }
 
 /// Checks that need the live cluster (made during the run).
