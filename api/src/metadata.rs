@@ -25,6 +25,13 @@ pub const REVISION_HEADER: &str = "x-prismnet-revision";
 /// this header counts as having seen revision 0: safe, but refused once the cluster
 /// has forgotten any request id.
 pub const SEEN_REVISION_HEADER: &str = "x-prismnet-seen-revision";
+/// Response metadata on the error answer to a write (value `1`): the request went
+/// through the log and this is its outcome, as the state machine decided it (or, for
+/// a repeated request id, the outcome it remembered). Such an answer is final for
+/// the logical call even when an earlier attempt's answer was lost: that attempt was
+/// either applied before this one (and answered for by it) or can never be applied
+/// (Raft: an entry of an older term never commits after a newer term's entry).
+pub const APPLIED_HEADER: &str = "x-prismnet-applied";
 
 /// The decimal value of a revision header, if present and well formed.
 pub fn revision(md: &MetadataMap, header: &str) -> Option<u64> {

@@ -330,6 +330,31 @@ async fn write_whose_attempts_time_out_ends_at_the_deadline_with_outcome_unknown
     );
 }
 
+/// An attempt timed out (it may have applied), then another node answered with an
+/// error the log decided: that is the call's outcome, known. The same error
+/// without the mark leaves the outcome unknown.
+#[tokio::test]
+async fn an_error_decided_by_the_log_settles_an_uncertain_write() {
+    for (subnet, unknown) in [("full-applied", false), ("full-unmarked", true)] {
+        // Node 0 is tried first and never answers; node 1 leads.
+        let cluster = Cluster::start(2, Some(1), None).await;
+        cluster.set_silent(0, true);
+        let client = PrismClient::connect(ClientConfig {
+            attempt_timeout: Duration::from_millis(200),
+            ..config(cluster.addrs.clone())
+        })
+        .await
+        .expect("connect");
+        let err = client
+            .create_port(create_req(subnet))
+            .await
+            .expect_err("subnet full");
+        assert!(err.is(reasons::SUBNET_FULL), "{err}");
+        assert_eq!(err.outcome_unknown, unknown, "{subnet}: {err}");
+        assert_eq!(err.attempts, 2, "{err}");
+    }
+}
+
 /// A read whose attempt timed out is retried elsewhere too; a read never makes an
 /// outcome unknown.
 #[tokio::test]

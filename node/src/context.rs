@@ -59,7 +59,21 @@ impl Context {
         // id then gets its outcome, never a second allocation.
         match tokio::time::timeout(WRITE_TIMEOUT, self.raft.write(request)).await {
             Ok(Ok(Ok(applied))) => Ok(applied),
-            Ok(Ok(Err(e))) => Err(state_error(e)),
+            Ok(Ok(Err(e))) => {
+                // Decided by the log: the client may take it as the call's outcome.
+                // Not `request_expired`: that refusal says nothing of whether an
+                // earlier call with this id applied.
+                let decided = e.reason != prismnet_state::Reason::RequestExpired;
+                let mut status = state_error(e);
+                if !decided {
+                    return Err(status);
+                }
+                status.metadata_mut().insert(
+                    prismnet_api::metadata::APPLIED_HEADER,
+                    tonic::metadata::MetadataValue::from_static("1"),
+                );
+                Err(status)
+            }
             Ok(Err(e)) => Err(write_error(e)),
             Err(_) => Err(prismnet_api::errors::status_with_reason(
                 tonic::Code::Unavailable,

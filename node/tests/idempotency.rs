@@ -5,7 +5,7 @@ mod common;
 
 use common::{Cluster, Options};
 use prismnet_api::errors::{reason_of, reasons};
-use prismnet_api::metadata::{revision, REVISION_HEADER, SEEN_REVISION_HEADER};
+use prismnet_api::metadata::{revision, APPLIED_HEADER, REVISION_HEADER, SEEN_REVISION_HEADER};
 use prismnet_api::v1;
 use prismnet_api::v1::port_service_client::PortServiceClient;
 use tonic::Code;
@@ -96,6 +96,10 @@ async fn a_retry_past_eviction_is_refused_not_applied() {
         Some(reasons::REQUEST_EXPIRED),
         "{err:?}"
     );
+    assert!(
+        err.metadata().get(APPLIED_HEADER).is_none(),
+        "request_expired is not the call's outcome: {err:?}"
+    );
     let lib = client
         .with_seen_revision(r0)
         .create_port(port_request(&subnet, "vm-x", "req-x"))
@@ -131,4 +135,17 @@ async fn a_retry_past_eviction_is_refused_not_applied() {
         .collect();
     assert_eq!(devices.iter().filter(|d| *d == "vm-x").count(), 1);
     assert_eq!(devices.iter().filter(|d| *d == "vm-fresh").count(), 1);
+
+    // A refusal the state machine decided is marked so: the client library takes
+    // it as the call's outcome even after a lost attempt.
+    let taken = first.get_ref().port.as_ref().unwrap().fixed_ips[0]
+        .ip_address
+        .clone();
+    let mut twice = port_request(&subnet, "vm-z", "req-z");
+    twice.fixed_ips = vec![taken];
+    let err = raw(twice, Some(client.revision()))
+        .await
+        .expect_err("the address is taken");
+    assert_eq!(reason_of(&err).as_deref(), Some(reasons::IP_IN_USE));
+    assert!(err.metadata().get(APPLIED_HEADER).is_some(), "{err:?}");
 }

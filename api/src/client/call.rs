@@ -22,6 +22,8 @@
 //! revision seen before the first one), so a retry whose request_id the cluster has
 //! forgotten is refused (`request_expired`, reported as outcome unknown) rather than
 //! applied again; see the module docs of `client` for the one case it is resent.
+//! An error answer marked `x-prismnet-applied` went through the log: it is the
+//! call's outcome, known, whatever earlier attempts left uncertain.
 
 use std::error::Error as _;
 use std::future::Future;
@@ -37,8 +39,8 @@ use super::error::ClientError;
 use super::PrismClient;
 use crate::errors::{leader_hint, reason_of, reasons};
 use crate::metadata::{
-    revision, AUTHORIZATION_HEADER, REVISION_HEADER, SEEN_REVISION_HEADER, STALE_READ_HEADER,
-    STALE_READ_VALUE,
+    revision, APPLIED_HEADER, AUTHORIZATION_HEADER, REVISION_HEADER, SEEN_REVISION_HEADER,
+    STALE_READ_HEADER, STALE_READ_VALUE,
 };
 use crate::methods::CallKind;
 
@@ -143,6 +145,8 @@ impl PrismClient {
         let mut attempts = 0u32;
         let mut hops_without_wait = 0usize;
         let mut outcome_unknown = false;
+        // The last answer was decided by the log (see `APPLIED_HEADER`).
+        let mut decided = false;
         let mut last: Option<ClientError> = None;
 
         loop {
@@ -189,6 +193,7 @@ impl PrismClient {
                     return Ok(response.into_inner());
                 }
                 Ok(Err(status)) => {
+                    decided = status.metadata().get(APPLIED_HEADER).is_some();
                     let answered = revision(status.metadata(), REVISION_HEADER);
                     self.saw_revision(answered);
                     // Refused because this call's first attempt looked older than
@@ -230,7 +235,7 @@ impl PrismClient {
                 }
                 Next::Fail => {
                     return Err(ClientError {
-                        outcome_unknown,
+                        outcome_unknown: outcome_unknown && !decided,
                         ..err
                     })
                 }

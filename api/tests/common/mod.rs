@@ -206,6 +206,27 @@ impl PortService for FakeNode {
                 MetadataMap::new(),
             ));
         }
+        if let Some(applied) = match req.subnet_id.as_str() {
+            "full-applied" => Some(true),
+            "full-unmarked" => Some(false),
+            _ => None,
+        } {
+            // What a leader answers when the state machine refused the write.
+            let mut md = MetadataMap::new();
+            if applied {
+                md.insert(
+                    prismnet_api::metadata::APPLIED_HEADER,
+                    tonic::metadata::MetadataValue::from_static("1"),
+                );
+            }
+            return Err(status_with_info(
+                Code::ResourceExhausted,
+                reasons::SUBNET_FULL,
+                "subnet is full",
+                Default::default(),
+                md,
+            ));
+        }
         if req.subnet_id == "bad-cidr" {
             let info = [("cidr".to_string(), "10.0.0.0/33".to_string())].into();
             return Err(status_with_info(
