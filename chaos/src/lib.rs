@@ -12,12 +12,14 @@
 //! | [`nb_audit`] | from NB's own log: no deposed leadership committed after a newer one |
 //! | [`report`] | the run directory: history, faults, checks, timeline, index.html; the verdict |
 //! | [`run`] | one run: setup, the schedule of faults, liveness, the final read |
+//! | [`lazyfs`] | the FUSE file system that keeps unsynced writes in memory and loses them on a power cut |
 //! | [`history`] | the recorded operations (invoke, then ok / fail / info), JSON lines |
 //! | [`traffic`] | the workload: clients doing port operations through the client library, recorded |
 
 pub mod cluster;
 pub mod failpoint;
 pub mod history;
+pub mod lazyfs;
 pub mod nb_audit;
 pub mod report;
 pub mod run;
