@@ -156,6 +156,7 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
         node_env: config.node_env.clone(),
         fake_clocks,
         raft_proxies: config.nemeses.contains(&Nemesis::LinkDelay),
+        lazyfs: config.nemeses.iter().any(Nemesis::needs_lazyfs),
     })?;
     let endpoints = cluster.endpoints();
     let api = rt.block_on(client(endpoints.clone(), config.deadline))?;
