@@ -190,6 +190,7 @@ fn reads_lay_pending_writes_over_the_file_and_sizes_include_them() {
     let p = m.path("f");
     let mut f = OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(&p)
@@ -372,6 +373,7 @@ fn a_rocksdb_like_pattern_keeps_what_it_synced() {
     // last.
     let mut wal = OpenOptions::new()
         .create(true)
+        .truncate(true)
         .write(true)
         .open(db.join("000003.log"))
         .unwrap();

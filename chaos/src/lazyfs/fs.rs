@@ -649,7 +649,7 @@ impl Filesystem for LazyFs {
             // allocation does: a write that the backing file system could not
             // take with everything pending fails now, not at fsync.
             let st = statvfs(&s.root)?;
-            let free = u64::from(st.f_bavail) * u64::from(st.f_frsize);
+            let free = st.f_bavail.saturating_mul(st.f_frsize);
             if s.pending.bytes() + data.len() as u64 > free {
                 return Err(Errno::ENOSPC);
             }
