@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -85,6 +86,9 @@ impl Mount {
                 .arg("--control")
                 .arg(&m.control.socket)
                 .env("NO_COLOR", "1")
+                // Its own process group, as the cluster's daemons (the ledger
+                // kills groups).
+                .process_group(0)
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
@@ -426,4 +430,32 @@ fn the_daemon_unmounts_on_sigterm() {
     unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
     assert!(d.wait().unwrap().success());
     assert!(!is_fuse_mount(&m.mnt));
+}
+
+#[test]
+fn a_sweep_of_a_dead_runs_ledger_kills_the_daemon_and_detaches_the_mount() {
+    if !can_mount() {
+        return;
+    }
+    // A ledger as a killed run leaves it: the mount recorded before the daemon.
+    let mut m = Mount::new();
+    let mut d = m.daemon.take().unwrap();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let ledger_dir = Path::new(prismnet_chaos::cluster::sys::LEDGER_DIR);
+    fs::create_dir_all(ledger_dir).unwrap();
+    let ledger = ledger_dir.join(format!("{dead}.ledger"));
+    fs::write(
+        &ledger,
+        format!("mount {}\ngroup {}\n", m.mnt.display(), d.id()),
+    )
+    .unwrap();
+    assert!(prismnet_chaos::cluster::sys::sweep() >= 1);
+    assert!(!ledger.exists());
+    assert!(!is_fuse_mount(&m.mnt));
+    let status = d.wait().unwrap();
+    assert!(!status.success(), "{status:?}");
+    // The files it had are the backing dir's, untouched.
+    assert!(m.backing.exists());
 }
