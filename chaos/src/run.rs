@@ -281,6 +281,14 @@ async fn final_read(api: &PrismClient, subnets: &[Subnet]) -> Result<Vec<PortSee
                     got = Some(p);
                     break;
                 }
+                // The subnet was acknowledged at setup and is gone (a lost write:
+                // power loss with a broken fsync): it has no ports, and every
+                // acknowledged create in it is missing from the final state.
+                Err(e) if e.is("not_found") => {
+                    warn!(subnet = %s.id, "final read: the subnet is gone; read as empty");
+                    got = Some(Vec::new());
+                    break;
+                }
                 Err(e) => last = Some(e),
             }
         }

@@ -574,10 +574,11 @@ impl Filesystem for LazyFs {
             let p = s.child(parent.0, name)?;
             let excl = flags & libc::O_EXCL != 0;
             let file = backing_open(&p, Some((mode & !umask & 0o7777, excl))).map_err(errno)?;
-            let attr = s.learn(&p)?;
             if flags & libc::O_TRUNC != 0 {
+                // An existing file (create raced a lookup): truncated like setattr.
                 file.set_len(0).map_err(errno)?;
-                s.pending.truncate(attr.ino.0, 0);
+                let ino = s.fuse_ino(file.metadata().map_err(errno)?.ino());
+                s.pending.truncate(ino, 0);
             }
             let attr = s.learn(&p)?;
             let fh = s.add_handle(Handle::File {
