@@ -9,6 +9,8 @@ packages=(
   busybox udhcpc iputils-ping nftables iproute2
   ethtool                                 # data-plane tests: checksum offload off on VM veths
   faketime                                # chaos suite: clock nemeses (libfaketime)
+  fuse3                                   # chaos suite: lazyfs (power nemeses); fusermount3 for
+                                          # unmounting (as root it mounts with mount(2), no libfuse)
 )
 
 missing=()

@@ -12,6 +12,7 @@
 //! | [`nb_audit`] | from NB's own log: no deposed leadership committed after a newer one |
 //! | [`report`] | the run directory: history, faults, checks, timeline, index.html; the verdict |
 //! | [`run`] | one run: setup, the schedule of faults, liveness, the final read |
+//! | [`lazyfs`] | the FUSE file system that keeps unsynced writes in memory and loses them on a power cut |
 //! | [`history`] | the recorded operations (invoke, then ok / fail / info), JSON lines |
 //! | [`model`] | a subnet's port allocations as a sequential specification (what the search checks against) |
 //! | [`validate`] | the checkers: linearizability per subnet, invariants on observations and the final state |
@@ -20,6 +21,7 @@
 pub mod cluster;
 pub mod failpoint;
 pub mod history;
+pub mod lazyfs;
 pub mod model;
 pub mod nb_audit;
 pub mod report;

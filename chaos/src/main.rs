@@ -5,6 +5,8 @@
 //! prismnet-chaos check DIR        re-check a run directory's history
 //! prismnet-chaos clean            remove what killed runs left behind
 //! prismnet-chaos list             the nemeses this build knows
+//! prismnet-chaos lazyfs --backing DIR --mount DIR --control SOCK
+//!                                 serve a lazyfs mount (the power nemeses') until SIGTERM
 //! ```
 //! The last line `run` prints is the verdict; the exit code is 0 for a valid
 //! run, 1 for an anomaly, 2 when the run itself could not be carried out.
@@ -65,6 +67,17 @@ enum Cmd {
     Clean,
     /// Lists the nemeses this build knows.
     List,
+    /// Mounts lazyfs (unsynced writes kept in memory, lost on `lose-unsynced`)
+    /// over a backing dir and serves it until SIGTERM, then unmounts.
+    Lazyfs {
+        #[arg(long)]
+        backing: PathBuf,
+        #[arg(long)]
+        mount: PathBuf,
+        /// The control socket (`pending`, `lose-unsynced`, `torn`).
+        #[arg(long)]
+        control: PathBuf,
+    },
     /// (Internal) the delay proxy a run puts in front of a node's Raft port.
     #[command(hide = true)]
     Proxy {
@@ -131,6 +144,14 @@ fn main_inner() -> anyhow::Result<ExitCode> {
             rt.block_on(prismnet_chaos::failpoint::delay::proxy(
                 listen, to, delay_file,
             ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Lazyfs {
+            backing,
+            mount,
+            control,
+        } => {
+            prismnet_chaos::lazyfs::serve(backing, mount, control)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Clean => {

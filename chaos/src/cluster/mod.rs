@@ -39,6 +39,9 @@ pub struct ClusterConfig {
     pub fake_clocks: bool,
     /// Put a delay proxy in front of every node's Raft port (`failpoint::delay`).
     pub raft_proxies: bool,
+    /// Put every node's data dir on a lazyfs mount over its disk (for the power
+    /// nemeses: `crate::lazyfs`).
+    pub lazyfs: bool,
 }
 
 pub struct Cluster {
@@ -89,7 +92,17 @@ fn make_node(ledger: &Ledger, net: &Net, config: &ClusterConfig, id: u64) -> Res
             &disk.to_string_lossy(),
         ],
     )?;
-    let mut node = Node::new(id, host, disk.join("data"), dir.join("prismnetd.log"));
+    let lazyfs = if config.lazyfs {
+        Some(start_lazyfs(ledger, &host, &dir, &disk)?)
+    } else {
+        None
+    };
+    let data_dir = match &lazyfs {
+        Some(m) => m.mount.join("data"),
+        None => disk.join("data"),
+    };
+    let mut node = Node::new(id, host, data_dir, dir.join("prismnetd.log"));
+    node.lazyfs = lazyfs;
     if config.fake_clocks {
         let file = crate::failpoint::clock::offset_file(&dir);
         crate::failpoint::clock::set(&file, "+0")?;
@@ -101,6 +114,56 @@ fn make_node(ledger: &Ledger, net: &Net, config: &ClusterConfig, id: u64) -> Res
     }
     Ok(node)
 }
+
+/// `prismnet-chaos lazyfs` over `disk/backing`, mounted at `disk/lazyfs`: started
+/// in the root namespaces, before the node's prismnetd (which sees the mount
+/// through `ip netns exec`'s copy of the root mount namespace; checked here).
+/// The mount is in the ledger before the daemon: a sweep kills prismnetd and the
+/// daemon (processes first), then detaches the mount.
+fn start_lazyfs(ledger: &Ledger, host: &Host, dir: &Path, disk: &Path) -> Result<node::DataMount> {
+    let backing = disk.join("backing");
+    let mount = disk.join("lazyfs");
+    let control = dir.join("lazyfs.sock");
+    for d in [&backing, &mount] {
+        std::fs::create_dir_all(d).map_err(io_err(d.display().to_string()))?;
+    }
+    ledger.will_create(sys::Resource::Mount(mount.clone()))?;
+    let exe = std::env::current_exe().map_err(io_err("locating prismnet-chaos"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("lazyfs")
+        .arg("--backing")
+        .arg(&backing)
+        .arg("--mount")
+        .arg(&mount)
+        .arg("--control")
+        .arg(&control)
+        .env("NO_COLOR", "1");
+    let name = format!(
+        "lazyfs-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let daemon = sys::Daemon::spawn(ledger, &name, cmd, dir.join("lazyfs.log"))?;
+    let m = node::DataMount {
+        mount,
+        control: crate::lazyfs::Control::new(control),
+        daemon,
+    };
+    sys::wait_for("lazyfs mounted", LAZYFS_START, || {
+        (crate::lazyfs::is_fuse_mount(&m.mount) && m.control.socket.exists()).then_some(())
+    })?;
+    let seen = host.exec("stat", &["-f", "-c", "%t", &m.mount.to_string_lossy()])?;
+    if seen.trim() != format!("{:x}", crate::lazyfs::FUSE_SUPER_MAGIC) {
+        return Err(SysError::Failed {
+            command: format!("stat -f {} in the node's namespace", m.mount.display()),
+            status: format!("file system type {}", seen.trim()),
+            output: "the lazyfs mount is not visible where prismnetd runs".into(),
+        });
+    }
+    Ok(m)
+}
+
+/// How long a lazyfs daemon gets to mount.
+const LAZYFS_START: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `prismnet-chaos proxy` in the node's namespace, forwarding its advertised Raft
 /// port to the one it listens on.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::net::{addr, Host};
-use super::sys::{Daemon, Ledger, Result};
+use super::sys::{io_err, Daemon, Ledger, Result, SysError};
+use crate::lazyfs::{Control, Dropped};
 
 pub const API_PORT: u16 = 7001;
 pub const RAFT_PORT: u16 = 7101;
@@ -18,6 +19,24 @@ pub const STOP_GRACE: Duration = Duration::from_secs(10);
 /// The address of node `id`'s host.
 pub fn node_ip(id: u64) -> std::net::Ipv4Addr {
     addr(10 + u8::try_from(id).unwrap_or(0))
+}
+
+/// How long a lazyfs daemon gets to unmount before SIGKILL.
+const LAZYFS_GRACE: Duration = Duration::from_secs(2);
+
+/// The lazyfs mount a node's data dir is on (in runs with a power nemesis).
+/// Dropped after the node's prismnetd (field order in [`Node`]): the daemon
+/// unmounts on SIGTERM, then exits.
+pub struct DataMount {
+    pub mount: PathBuf,
+    pub control: Control,
+    pub daemon: Daemon,
+}
+
+impl Drop for DataMount {
+    fn drop(&mut self) {
+        self.daemon.stop(LAZYFS_GRACE);
+    }
 }
 
 /// How a node is run; changed by nemeses (a clock offset) between restarts.
@@ -39,6 +58,9 @@ pub struct Node {
     /// The delay proxy in front of its Raft port, if the run has one.
     pub proxy: Option<Daemon>,
     daemon: Option<Daemon>,
+    /// Its data dir's lazyfs mount, if the run has one; after `daemon`, so that
+    /// prismnetd is gone before the mount is.
+    pub lazyfs: Option<DataMount>,
 }
 
 impl Node {
@@ -52,6 +74,7 @@ impl Node {
             joiner: false,
             proxy: None,
             daemon: None,
+            lazyfs: None,
         }
     }
 
@@ -130,6 +153,24 @@ impl Node {
         if let Some(mut d) = self.daemon.take() {
             d.kill();
         }
+    }
+
+    /// Power loss: SIGKILL, then every write it did not fsync is lost (`torn`:
+    /// all but a prefix of the last write). Needs a lazyfs data dir.
+    pub fn power_cut(&mut self, torn: bool) -> Result<Dropped> {
+        self.kill();
+        let m = self.lazyfs.as_ref().ok_or_else(|| SysError::Failed {
+            command: format!("power cut of node {}", self.id),
+            status: "no lazyfs".into(),
+            output: "the node's data dir is not on lazyfs".into(),
+        })?;
+        let what = format!("lazyfs control {}", m.control.socket.display());
+        if torn {
+            m.control.torn()
+        } else {
+            m.control.lose_unsynced()
+        }
+        .map_err(io_err(what))
     }
 
     /// SIGTERM, then SIGKILL after [`STOP_GRACE`].

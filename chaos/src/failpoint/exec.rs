@@ -89,6 +89,20 @@ pub fn start(
             }
             (format!("nodes {}", list(&hit)), Undo::Restart(hit))
         }
+        Nemesis::Power(t) => {
+            let hit = targets(cluster, t, leader, rng);
+            let torn = hit[rng.usize(..hit.len())];
+            // All down first (one power cut), then their unsynced data goes.
+            for id in &hit {
+                cluster.node_mut(*id).kill();
+            }
+            let mut lost = Vec::new();
+            for id in &hit {
+                let d = cluster.node_mut(*id).power_cut(*id == torn)?;
+                lost.push(format!("node {id} {d}"));
+            }
+            (lost.join("; "), Undo::Restart(hit))
+        }
         Nemesis::Pause(t) => {
             let hit = targets(cluster, t, leader, rng);
             for id in &hit {

@@ -31,6 +31,10 @@ pub enum Nemesis {
     Partition(PartitionKind),
     /// SIGKILL, then a restart on the same data dir when healed.
     Kill(Target),
+    /// Power loss: SIGKILL, then every write not yet fsynced is lost (the data
+    /// dirs are on lazyfs in runs with this nemesis; one target, drawn from the
+    /// run's seed, keeps a torn prefix of its last write); restarted when healed.
+    Power(Target),
     /// SIGSTOP, SIGCONT when healed.
     Pause(Target),
     /// The wall clock of one node jumps (forward or back, minutes), through
@@ -83,6 +87,9 @@ impl Nemesis {
         for t in [Target::Leader, Target::Follower, Target::All] {
             v.push(Nemesis::Kill(t));
         }
+        for t in [Target::Leader, Target::Follower, Target::All] {
+            v.push(Nemesis::Power(t));
+        }
         for t in [Target::Leader, Target::Follower] {
             v.push(Nemesis::Pause(t));
         }
@@ -104,6 +111,11 @@ impl Nemesis {
     /// Whether the nodes must run under libfaketime for this nemesis.
     pub fn needs_clock(&self) -> bool {
         matches!(self, Nemesis::ClockJump | Nemesis::ClockStrobe)
+    }
+
+    /// Whether the nodes' data dirs must be on lazyfs for this nemesis.
+    pub fn needs_lazyfs(&self) -> bool {
+        matches!(self, Nemesis::Power(_))
     }
 
     /// Parses a name as [`Nemesis::name`] prints it, or a group: `partition`,
@@ -231,6 +243,8 @@ mod tests {
         );
         assert_eq!(Nemesis::parse_set("all").unwrap(), Nemesis::all());
         assert_eq!(Nemesis::parse_set("pause").unwrap().len(), 2);
+        assert_eq!(Nemesis::parse_set("power").unwrap().len(), 3);
+        assert_eq!(Nemesis::name(&Nemesis::Power(Target::All)), "power-all");
         assert_eq!(Nemesis::parse_set("clock").unwrap().len(), 2);
         assert_eq!(Nemesis::parse_set("nb").unwrap().len(), 3);
         assert_eq!(Nemesis::name(&Nemesis::NbKillLeader), "nb-kill-leader");
