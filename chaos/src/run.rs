@@ -168,8 +168,18 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
 
     let recorder = Arc::new(Recorder::new(started));
     let stop = Arc::new(AtomicBool::new(false));
+    // Half the clients share one client given every node; each of the others
+    // starts at one node and stays there until redirected. A node that answers
+    // a linearizable read itself when it must not (a deposed or lagging node) is
+    // then seen doing it, instead of being left as soon as the library learns of
+    // a newer leader.
+    let mut apis = Vec::new();
+    for e in &endpoints {
+        apis.push(api.clone());
+        apis.push(rt.block_on(client(vec![e.clone()], config.deadline))?);
+    }
     let traffic = rt.spawn(traffic::run(
-        api.clone(),
+        apis,
         subnets.clone(),
         TrafficConfig {
             clients: config.clients,

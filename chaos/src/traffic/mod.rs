@@ -103,8 +103,9 @@ pub async fn setup(client: &PrismClient, n: u8) -> Result<Vec<Subnet>, ClientErr
 }
 
 /// Runs the clients until `stop` is set; every operation goes to `recorder`.
+/// Client `k` uses `apis[k % apis.len()]`.
 pub async fn run(
-    client: PrismClient,
+    apis: Vec<PrismClient>,
     subnets: Vec<Subnet>,
     config: TrafficConfig,
     recorder: Arc<Recorder>,
@@ -114,7 +115,7 @@ pub async fn run(
     let mut tasks = Vec::new();
     for k in 0..config.clients {
         let c = Client {
-            api: client.clone(),
+            api: apis[k % apis.len()].clone(),
             subnets: subnets.clone(),
             known: known.clone(),
             recorder: recorder.clone(),
