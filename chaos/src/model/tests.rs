@@ -138,3 +138,23 @@ fn needs_names_the_effects_that_would_help() {
     assert!(Need::Gone(1).met_by(&Op::Delete { id: 1 }));
     assert!(!Need::Named(2, 9).met_by(&Op::Delete { id: 2 }));
 }
+
+/// A replayed name write answers the port as it is now: another name is
+/// accepted in its answer, any other field that differs is not.
+#[test]
+fn a_write_answer_may_carry_a_later_name_but_nothing_else() {
+    let answered = |name: Sym, ip: u32| Op::Write {
+        id: 1,
+        name: 7,
+        returned: Some(Port {
+            name,
+            ..port(ip, 1)
+        }),
+    };
+    let after = run(&[create(1, 10), answered(8, 10)]).expect("a later name in the answer");
+    assert_eq!(after.ports[&1].name, 7, "the write's own name takes effect");
+    assert!(
+        run(&[create(1, 10), answered(7, 11)]).is_none(),
+        "another address"
+    );
+}
