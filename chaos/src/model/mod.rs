@@ -50,8 +50,9 @@ pub struct State {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// A create that took effect, giving `port` (as returned, or as observed
-    /// later for a create of unknown outcome). `requested_ip`: the address
-    /// asked for, if any.
+    /// later for a create of unknown outcome; unnamed either way, as the
+    /// workload creates it, whatever name the answer showed). `requested_ip`:
+    /// the address asked for, if any.
     Create {
         id: Sym,
         port: Port,

@@ -160,6 +160,22 @@ impl Builder<'_> {
         (self.interner.sym(&p.id), port)
     }
 
+    /// The port a create made: as answered or seen, but unnamed. The workload's
+    /// CreatePort carries no name, and an answer or sighting may show a later
+    /// rename: a retried create whose first attempt was applied is answered with
+    /// the port as it is when the retry is answered (docs/chaos.md).
+    fn created(&mut self, p: &PortSeen) -> (Sym, model::Port) {
+        let (id, port) = self.port(p);
+        let unnamed = self.interner.sym("");
+        (
+            id,
+            model::Port {
+                name: unnamed,
+                ..port
+            },
+        )
+    }
+
     fn list<'p>(&mut self, seen: impl Iterator<Item = &'p PortSeen>) -> Op {
         let mut ports: Vec<(Sym, model::Port)> = seen.map(|p| self.port(p)).collect();
         ports.sort();
@@ -203,7 +219,7 @@ impl Builder<'_> {
                         .push((i, "create answered with another device's port".into()));
                     return;
                 }
-                let (id, port) = self.port(p);
+                let (id, port) = self.created(p);
                 let op = Op::Create {
                     id,
                     port,
@@ -236,7 +252,7 @@ impl Builder<'_> {
                     return;
                 };
                 let sighting = &self.observed.sightings[k];
-                let (id, port) = self.port(sighting.port);
+                let (id, port) = self.created(sighting.port);
                 let op = Op::Create {
                     id,
                     port,

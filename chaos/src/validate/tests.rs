@@ -381,3 +381,25 @@ fn an_anomaly_names_the_operations() {
     assert_eq!(anomaly["stuck"][0]["op"]["op"], 2, "{anomaly}");
     assert!(f.summary.contains("op 2"), "{}", f.summary);
 }
+
+/// A retried create whose first attempt was applied is answered with the port
+/// as it is then, possibly renamed in between (the request-id replay path): the
+/// create still made an unnamed port, and a read of it before the rename is no
+/// anomaly. A read of the port unnamed after the rename completed still is.
+#[test]
+fn a_replayed_create_may_answer_a_later_name() {
+    let a = port("a", 2);
+    let renamed = named(&a, "n1");
+    let ops = [
+        create(&a, false, (0, 100), Out::Ok(Value::Port(renamed.clone()))),
+        get("a", (10, 20), Out::Ok(Value::Port(a.clone()))),
+        write("a", "n1", (30, 40), Out::Ok(Value::Port(renamed.clone()))),
+    ];
+    assert_eq!(lin(&ops, &[renamed.clone()]), Valid);
+    let stale = [
+        create(&a, false, (0, 100), Out::Ok(Value::Port(renamed.clone()))),
+        write("a", "n1", (30, 40), Out::Ok(Value::Port(renamed.clone()))),
+        get("a", (50, 60), Out::Ok(Value::Port(a.clone()))),
+    ];
+    assert_eq!(lin(&stale, &[renamed]), Anomaly);
+}
