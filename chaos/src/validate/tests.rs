@@ -395,7 +395,7 @@ fn a_replayed_create_may_answer_a_later_name() {
         get("a", (10, 20), Out::Ok(Value::Port(a.clone()))),
         write("a", "n1", (30, 40), Out::Ok(Value::Port(renamed.clone()))),
     ];
-    assert_eq!(lin(&ops, &[renamed.clone()]), Valid);
+    assert_eq!(lin(&ops, std::slice::from_ref(&renamed)), Valid);
     let stale = [
         create(&a, false, (0, 100), Out::Ok(Value::Port(renamed.clone()))),
         write("a", "n1", (30, 40), Out::Ok(Value::Port(renamed.clone()))),
