@@ -131,14 +131,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(prismnet_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building the reflection service")?;
-
-    let mut server = Server::builder()
-        .http2_max_pending_accept_reset_streams(Some(PENDING_ACCEPT_RESET_STREAMS_MAX));
+    let mut server = Server::builder();
     if let Some(tls) = &config.tls {
         let cert =
             std::fs::read(&tls.cert).with_context(|| format!("reading {}", tls.cert.display()))?;
@@ -152,35 +145,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         server = server.tls_config(t).context("configuring API TLS")?;
     }
-    macro_rules! svc {
-        ($($server:ident)::+) => {
-            v1::$($server)::+::new(service.clone()).max_decoding_message_size(REQUEST_BYTES_MAX)
-        };
-    }
-    let revision = {
-        let raft = raft.clone();
-        move |r| crate::errors::with_revision(r, raft.applied_index())
-    };
-    let router = server
-        .layer(tower::util::MapResponseLayer::new(revision))
-        .layer(tower::util::MapResponseLayer::new(
-            crate::errors::request_too_large,
-        ))
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(svc!(project_service_server::ProjectServiceServer))
-        .add_service(svc!(vpc_service_server::VpcServiceServer))
-        .add_service(svc!(subnet_service_server::SubnetServiceServer))
-        .add_service(svc!(port_service_server::PortServiceServer))
-        .add_service(svc!(
-            security_group_service_server::SecurityGroupServiceServer
-        ))
-        .add_service(svc!(
-            external_network_service_server::ExternalNetworkServiceServer
-        ))
-        .add_service(svc!(floating_ip_service_server::FloatingIpServiceServer))
-        .add_service(svc!(admin_service_server::AdminServiceServer))
-        .add_service(svc!(ovn_service_server::OvnServiceServer));
 
     let listener = tokio::net::TcpListener::bind(config.api_addr)
         .await
@@ -211,8 +175,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
     };
-    let serve = router.serve_with_incoming_shutdown(incoming, stop);
-    serve.await.context("API server")?;
+    serve_api(server, service, health_service, incoming, stop)
+        .await
+        .context("API server")?;
 
     // In-flight calls are done (or the grace period ran out); stop Raft last so they
     // could still commit.
@@ -236,6 +201,68 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Err(_) => warn!("raft shutdown timed out"),
     }
     Ok(())
+}
+
+/// Serves the public API (every service, health and reflection) on `incoming`
+/// until `stop` resolves: what every node serves, over TCP in prismnetd and over
+/// the simulated network in `sim/`.
+pub async fn serve_api<IO, IE>(
+    server: Server,
+    service: Service,
+    health: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+    incoming: impl tokio_stream::Stream<Item = Result<IO, IE>>,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()>
+where
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(prismnet_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the reflection service")?;
+    macro_rules! svc {
+        ($($server:ident)::+) => {
+            v1::$($server)::+::new(service.clone()).max_decoding_message_size(REQUEST_BYTES_MAX)
+        };
+    }
+    let revision = {
+        let raft = service.ctx.raft.clone();
+        move |r| crate::errors::with_revision(r, raft.applied_index())
+    };
+    let server =
+        server.http2_max_pending_accept_reset_streams(Some(PENDING_ACCEPT_RESET_STREAMS_MAX));
+    server
+        .layer(tower::util::MapResponseLayer::new(revision))
+        .layer(tower::util::MapResponseLayer::new(
+            crate::errors::request_too_large,
+        ))
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(svc!(project_service_server::ProjectServiceServer))
+        .add_service(svc!(vpc_service_server::VpcServiceServer))
+        .add_service(svc!(subnet_service_server::SubnetServiceServer))
+        .add_service(svc!(port_service_server::PortServiceServer))
+        .add_service(svc!(
+            security_group_service_server::SecurityGroupServiceServer
+        ))
+        .add_service(svc!(
+            external_network_service_server::ExternalNetworkServiceServer
+        ))
+        .add_service(svc!(floating_ip_service_server::FloatingIpServiceServer))
+        .add_service(svc!(admin_service_server::AdminServiceServer))
+        .add_service(svc!(ovn_service_server::OvnServiceServer))
+        .serve_with_incoming_shutdown(incoming, stop)
+        .await
+        .context("serving the API")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

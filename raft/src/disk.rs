@@ -27,10 +27,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one in production, the simulated one in `sim/`.
+use tokio::time::Instant;
 
 use serde::Serialize;
 
+use crate::seams::FreeSpace;
 use crate::types::NodeId;
 
 /// Default `RaftConfig::min_free_bytes`: room for RocksDB to flush a full memtable
@@ -168,12 +172,14 @@ pub struct DiskGuard {
     /// Latest report of each peer this node sent RPCs to (as leader: every member).
     /// Bounded by the membership.
     peers: Mutex<BTreeMap<NodeId, PeerReport>>,
+    /// statvfs, or the simulator's figure.
+    source: FreeSpace,
 }
 
 impl DiskGuard {
     /// A guard of `dir`; `min_free_bytes` 0 turns refusals off (free space is still
     /// measured and reported).
-    pub fn new(node: NodeId, dir: PathBuf, min_free_bytes: u64) -> DiskGuard {
+    pub fn new(node: NodeId, dir: PathBuf, min_free_bytes: u64, source: FreeSpace) -> DiskGuard {
         DiskGuard {
             node,
             dir,
@@ -181,6 +187,22 @@ impl DiskGuard {
             free: AtomicU64::new(UNKNOWN),
             failing: AtomicBool::new(false),
             peers: Mutex::new(BTreeMap::new()),
+            source,
+        }
+    }
+
+    /// [`Self::refresh`] without blocking the runtime: statvfs on a blocking
+    /// thread, a given figure inline (a simulation must not wait on a thread).
+    pub async fn refresh_now(self: &Arc<Self>) -> Result<(), tokio::task::JoinError> {
+        match self.source {
+            FreeSpace::Given(_) => {
+                self.refresh();
+                Ok(())
+            }
+            FreeSpace::Statvfs => {
+                let g = self.clone();
+                tokio::task::spawn_blocking(move || g.refresh()).await
+            }
         }
     }
 
@@ -191,7 +213,11 @@ impl DiskGuard {
     /// Measures free space now and logs a change between low and not low.
     /// Blocking (one statvfs call).
     pub fn refresh(&self) {
-        let free = match available_bytes(&self.dir) {
+        let measured = match &self.source {
+            FreeSpace::Statvfs => available_bytes(&self.dir),
+            FreeSpace::Given(free) => Ok(free.load(Ordering::Relaxed)),
+        };
+        let free = match measured {
             Ok(free) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(node = self.node, "free space measurable again");
@@ -327,13 +353,9 @@ pub(crate) fn spawn_refresher(guard: Arc<DiskGuard>) -> tokio::task::JoinHandle<
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let g = guard.clone();
             // statvfs is quick, but on a hung network filesystem it would block a
-            // runtime worker.
-            if tokio::task::spawn_blocking(move || g.refresh())
-                .await
-                .is_err()
-            {
+            // runtime worker: `refresh_now` runs it on a blocking thread.
+            if guard.refresh_now().await.is_err() {
                 return;
             }
         }
@@ -385,7 +407,7 @@ mod tests {
     }
 
     fn guard(min: u64, free: u64) -> DiskGuard {
-        let g = DiskGuard::new(1, PathBuf::from("/nonexistent"), min);
+        let g = DiskGuard::new(1, PathBuf::from("/nonexistent"), min, FreeSpace::Statvfs);
         g.free.store(free, Ordering::Relaxed);
         g
     }
@@ -469,7 +491,7 @@ mod tests {
             available_bytes(&dir.path().join("missing")),
             Err(DiskError::Statvfs { .. })
         ));
-        let g = DiskGuard::new(7, dir.path().to_path_buf(), 1);
+        let g = DiskGuard::new(7, dir.path().to_path_buf(), 1, FreeSpace::Statvfs);
         g.refresh();
         let s = g.local().expect("measured");
         assert!(!s.is_low());

@@ -12,6 +12,8 @@
 //! | RocksDB log store, in-memory state machine, snapshot file, data dir format | [`store`] |
 //! | peer gRPC service and client (`prismnet.raft.v1`) | [`network`] |
 //! | postcard encoding of openraft values | [`codec`] |
+//! | openraft's async runtime (tokio; seeded randomness in the simulator) | [`runtime`] |
+//! | where the simulator plugs in: clock, transport, storage, free space | [`seams`] |
 //! | request generators for tests and benchmarks | [`workload`] |
 //!
 //! Data flow of a write: `RaftNode::write` stamps a `Proposal` with the leader's
@@ -28,6 +30,8 @@ pub mod disk;
 pub mod error;
 pub mod network;
 pub mod node;
+pub mod runtime;
+pub mod seams;
 pub mod status;
 pub mod store;
 pub mod types;

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use openraft::error::{InitializeError, RaftError as OpenraftApiError};
 use openraft::ChangeMembers;
@@ -21,8 +20,10 @@ use crate::config::RaftConfig;
 use crate::disk::DiskGuard;
 use crate::error::{redirect, ClusterError, RaftError, ReadError, WriteError};
 use crate::network::client::NetworkFactory;
+use crate::network::proto::raft_service_server::RaftServiceServer;
 use crate::network::server::RaftServer;
 use crate::network::PeerContacts;
+use crate::seams::{Clock, Conn, Dial, Incoming, LogParts, LogStorage, Seams, Transport};
 use crate::status::NodeStatus;
 use crate::store::state_machine::SharedState;
 use crate::types::{
@@ -62,6 +63,8 @@ pub struct RaftNode {
     contacts: Arc<PeerContacts>,
     /// Measures free space; stopped with the node.
     disk_refresher: AbortOnDrop,
+    /// The leader's wall clock, stamped on proposals.
+    clock: Clock,
 }
 
 /// A background task that ends with its owner.
@@ -73,10 +76,82 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+fn check_boot(cfg: &RaftConfig, boot: &Bootstrap) -> Result<(), RaftError> {
+    if let Bootstrap::Peers(peers) = boot {
+        if !peers.contains_key(&cfg.id) {
+            return Err(RaftError::Config(format!(
+                "initial peers {:?} do not include this node ({})",
+                peers.keys().collect::<Vec<_>>(),
+                cfg.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The peer service's incoming connections, the address they arrive at, and how
+/// to dial peers (`None`: TCP). Bound before Raft starts: a taken port is a
+/// startup error, not a node that silently cannot hear its peers.
+async fn listen(
+    cfg: &RaftConfig,
+    transport: Transport,
+) -> Result<(Incoming, SocketAddr, Option<Dial>), RaftError> {
+    match transport {
+        Transport::Given {
+            incoming,
+            local_addr,
+            dial,
+        } => {
+            if cfg.peer_tls.is_some() {
+                return Err(RaftError::Config(
+                    "peer TLS needs the TCP transport".to_string(),
+                ));
+            }
+            Ok((incoming, local_addr, Some(dial)))
+        }
+        Transport::Tcp => {
+            let bind = |source| RaftError::Bind {
+                addr: cfg.raft_addr,
+                source,
+            };
+            let listener = tokio::net::TcpListener::bind(cfg.raft_addr)
+                .await
+                .map_err(bind)?;
+            let local = listener.local_addr().map_err(bind)?;
+            // `serve_with_incoming` ignores the builder's `tcp_nodelay`: without it
+            // on the accepted sockets, Nagle holds back the second small write of
+            // an AppendEntries reply until the peer ACKs the first, adding a
+            // delayed-ACK wait to every replication round trip.
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let incoming = tokio_stream::StreamExt::map(incoming, |c| {
+                c.map(|c| Conn(Box::new(c) as Box<dyn crate::seams::Io>))
+            });
+            Ok((Box::pin(incoming), local, None))
+        }
+    }
+}
+
+/// Serves the peer service on `incoming` until the node stops. TLS is configured
+/// here, before Raft sees a request, so a bad certificate is a startup error.
+fn serve(
+    cfg: &RaftConfig,
+    service: RaftServiceServer<RaftServer>,
+    incoming: Incoming,
+) -> Result<Server, RaftError> {
+    let mut builder = crate::network::server::builder();
+    if let Some(tls) = &cfg.peer_tls {
+        builder = builder
+            .tls_config(tls.server())
+            .map_err(|e| RaftError::Config(format!("peer TLS: {e}")))?;
+    }
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(builder.add_service(service).serve_with_incoming_shutdown(
+        incoming,
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    Ok(Server { stop, task })
 }
 
 fn cluster_error(e: OpenraftApiError<NodeId, ClientWriteError>) -> ClusterError {
@@ -100,60 +175,56 @@ impl RaftNode {
     /// Opens the data dir, starts Raft and serves the peer service on
     /// `cfg.raft_addr`. See [`Bootstrap`] for when the cluster is initialized.
     pub async fn start(cfg: RaftConfig, boot: Bootstrap) -> Result<RaftNode, RaftError> {
-        let ocfg = cfg.openraft()?;
-        if let Bootstrap::Peers(peers) = &boot {
-            if !peers.contains_key(&cfg.id) {
-                return Err(RaftError::Config(format!(
-                    "initial peers {:?} do not include this node ({})",
-                    peers.keys().collect::<Vec<_>>(),
-                    cfg.id
-                )));
-            }
-        }
+        check_boot(&cfg, &boot)?;
         let (dir, settings) = (cfg.data_dir.clone(), cfg.state_settings.clone());
         let opened = tokio::task::spawn_blocking(move || crate::store::open(&dir, settings))
             .await
             .map_err(|e| RaftError::Fatal(format!("storage open task: {e}")))??;
-        let shared = opened.sm.shared();
-        let committed = opened.log.committed_handle();
-        let log_failed = opened.log.failed_handle();
+        tracing::info!(node = cfg.id, created = opened.created, "storage opened");
+        let parts = LogParts {
+            committed: opened.log.committed_handle(),
+            failed: opened.log.failed_handle(),
+            log: opened.log,
+            sm: opened.sm,
+        };
+        Self::run(cfg, boot, parts, Some(opened.db), Seams::real()).await
+    }
 
+    /// Starts a node on a log store and seams of the caller's (the simulator's;
+    /// see [`crate::seams`]). `cfg.data_dir` still holds the snapshot files.
+    pub async fn start_on<L: LogStorage>(
+        cfg: RaftConfig,
+        boot: Bootstrap,
+        parts: LogParts<L>,
+        seams: Seams,
+    ) -> Result<RaftNode, RaftError> {
+        check_boot(&cfg, &boot)?;
+        Self::run(cfg, boot, parts, None, seams).await
+    }
+
+    async fn run<L: LogStorage>(
+        cfg: RaftConfig,
+        boot: Bootstrap,
+        parts: LogParts<L>,
+        db: Option<Arc<DB>>,
+        seams: Seams,
+    ) -> Result<RaftNode, RaftError> {
+        let ocfg = cfg.openraft()?;
+        let shared = parts.sm.shared();
         // Measured once before anything can be proposed or appended, so a node
         // started on a full disk refuses from its first request (and says so).
         let disk = Arc::new(DiskGuard::new(
             cfg.id,
             cfg.data_dir.clone(),
             cfg.min_free_bytes,
+            seams.free_space,
         ));
-        {
-            let d = disk.clone();
-            tokio::task::spawn_blocking(move || d.refresh())
-                .await
-                .map_err(|e| RaftError::Fatal(format!("free-space check task: {e}")))?;
-        }
+        disk.refresh_now()
+            .await
+            .map_err(|e| RaftError::Fatal(format!("free-space check task: {e}")))?;
         let disk_refresher = AbortOnDrop(crate::disk::spawn_refresher(disk.clone()));
 
-        // Bind before starting Raft: a taken port is a startup error, not a node that
-        // silently cannot hear its peers.
-        let listener = tokio::net::TcpListener::bind(cfg.raft_addr)
-            .await
-            .map_err(|source| RaftError::Bind {
-                addr: cfg.raft_addr,
-                source,
-            })?;
-        let local_raft_addr = listener.local_addr().map_err(|source| RaftError::Bind {
-            addr: cfg.raft_addr,
-            source,
-        })?;
-
-        // Configured before Raft starts, so a bad certificate or key is a startup
-        // error rather than a node that can reach no peer.
-        let mut builder = crate::network::server::builder();
-        if let Some(tls) = &cfg.peer_tls {
-            builder = builder
-                .tls_config(tls.server())
-                .map_err(|e| RaftError::Config(format!("peer TLS: {e}")))?;
-        }
+        let (incoming, local_raft_addr, dial) = listen(&cfg, seams.transport).await?;
         let client_tls = match &cfg.peer_tls {
             Some(tls) => {
                 let t = tls.client();
@@ -165,55 +236,36 @@ impl RaftNode {
             }
             None => None,
         };
-        let network = NetworkFactory::new(&cfg.cluster_name, client_tls, disk.clone());
+        let network = NetworkFactory::new(&cfg.cluster_name, client_tls, disk.clone(), dial);
         let contacts = network.contacts();
-        let raft = Raft::new(cfg.id, ocfg, network, opened.log, opened.sm)
+        let raft = Raft::new(cfg.id, ocfg, network, parts.log, parts.sm)
             .await
             .map_err(|e| RaftError::Fatal(e.to_string()))?;
 
-        let (stop, stopped) = oneshot::channel::<()>();
         let service = RaftServer::new(
             raft.clone(),
             &cfg.cluster_name,
             disk.clone(),
             contacts.clone(),
         );
-        let task = tokio::spawn(
-            builder
-                .add_service(service)
-                // `serve_with_incoming` ignores the builder's `tcp_nodelay`: without
-                // it on the accepted sockets, Nagle holds back the second small write
-                // of an AppendEntries reply until the peer ACKs the first, adding a
-                // delayed-ACK wait to every replication round trip.
-                .serve_with_incoming_shutdown(
-                    TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    async {
-                        let _ = stopped.await;
-                    },
-                ),
-        );
-
+        let server = serve(&cfg, service, incoming)?;
         let batcher = Batcher::start(raft.clone(), cfg.id, disk.clone());
         let node = RaftNode {
             id: cfg.id,
             raft,
             shared,
-            committed,
+            committed: parts.committed,
             batcher,
             local_raft_addr,
-            server: Mutex::new(Some(Server { stop, task })),
-            db: Mutex::new(Some(opened.db)),
-            log_failed,
+            server: Mutex::new(Some(server)),
+            db: Mutex::new(db),
+            log_failed: parts.failed,
             disk,
             contacts,
             disk_refresher,
+            clock: seams.clock,
         };
-        tracing::info!(
-            node = cfg.id,
-            raft_addr = %local_raft_addr,
-            created = opened.created,
-            "raft node started"
-        );
+        tracing::info!(node = cfg.id, raft_addr = %local_raft_addr, "raft node started");
 
         if let Bootstrap::Peers(peers) = boot {
             node.initialize_once(peers).await?;
@@ -267,7 +319,9 @@ impl RaftNode {
     pub async fn write(&self, request: Request) -> Result<Result<Applied, StateError>, WriteError> {
         let proposal = Proposal {
             request,
-            stamp: Stamp { time_ms: now_ms() },
+            stamp: Stamp {
+                time_ms: self.clock.now_ms(),
+            },
         };
         self.batcher.write(proposal).await
     }
@@ -367,7 +421,7 @@ impl RaftNode {
     /// blocking thread.
     pub async fn state_digest(&self) -> Result<(u64, u128), ReadError> {
         let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
+        crate::store::state_machine::offload(move || {
             shared.with(|a| (a.last_applied.map_or(0, |l| l.index), a.state.digest()))
         })
         .await

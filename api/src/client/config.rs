@@ -46,6 +46,33 @@ pub struct ClientConfig {
     /// probes (default 1 s; `None`: off). Only a backstop for a dead host: the kernel
     /// answers probes for a paused process, which only the HTTP/2 PINGs notice.
     pub tcp_keepalive: Option<Duration>,
+    /// How connections are opened; `None` (the default) is TCP. The deterministic
+    /// simulator (`sim/`) gives its simulated network here.
+    pub dial: Option<Dial>,
+}
+
+/// A connection as [`Dial`] returns it.
+pub trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Opens a connection to `host:port`: the client library's transport seam.
+#[derive(Clone)]
+pub struct Dial(
+    #[allow(clippy::type_complexity)]
+    pub  std::sync::Arc<
+        dyn Fn(
+                String,
+            ) -> std::pin::Pin<
+                Box<dyn std::future::Future<Output = std::io::Result<Box<dyn Io>>> + Send>,
+            > + Send
+            + Sync,
+    >,
+);
+
+impl fmt::Debug for Dial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Dial(..)")
+    }
 }
 
 /// Default [`ClientConfig::attempt_timeout`].
@@ -99,6 +126,7 @@ impl Default for ClientConfig {
             keepalive_interval: Duration::from_secs(1),
             keepalive_timeout: Duration::from_secs(1),
             tcp_keepalive: Some(Duration::from_secs(1)),
+            dial: None,
         }
     }
 }

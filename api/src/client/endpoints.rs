@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+use super::config::{Dial, Io};
 use super::error::ClientError;
 
 /// Unanswered TCP keepalive probes before the kernel drops a connection. With the
@@ -14,12 +15,13 @@ use super::error::ClientError;
 const TCP_KEEPALIVE_RETRIES: u32 = 3;
 
 /// How each channel connects and notices a silent peer (see [`super::ClientConfig`]).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct ConnectSettings {
     pub(crate) connect_timeout: Duration,
     pub(crate) keepalive_interval: Duration,
     pub(crate) keepalive_timeout: Duration,
     pub(crate) tcp_keepalive: Option<Duration>,
+    pub(crate) dial: Option<Dial>,
 }
 
 pub(crate) struct Endpoints {
@@ -118,10 +120,33 @@ impl Endpoints {
                 .map_err(|e| ClientError::config(format!("TLS config for {uri:?}: {e}")))?;
         }
         // Lazy: a node that is down must not fail the client, only calls routed to it.
-        let ch = endpoint.connect_lazy();
+        let ch = match &s.dial {
+            None => endpoint.connect_lazy(),
+            Some(dial) => endpoint.connect_with_connector_lazy(connector(dial.clone())),
+        };
         channels.insert(uri.to_string(), ch.clone());
         Ok(ch)
     }
+}
+
+/// tonic's connector over a [`Dial`]: each new connection dials the URI's
+/// `host:port`.
+fn connector(
+    dial: Dial,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = hyper_util::rt::TokioIo<Box<dyn Io>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Send
+       + 'static {
+    tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let (dial, addr) = (dial.clone(), uri.authority().map(|a| a.to_string()));
+        async move {
+            let addr = addr.ok_or_else(|| std::io::Error::other("endpoint without host:port"))?;
+            (dial.0)(addr).await.map(hyper_util::rt::TokioIo::new)
+        }
+    })
 }
 
 /// A poisoned lock only means another call panicked while holding it; the data (a

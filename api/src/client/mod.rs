@@ -68,7 +68,7 @@ use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
 
-pub use config::{ClientConfig, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT};
+pub use config::{ClientConfig, Dial, Io, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT};
 pub use error::{ClientError, WriteId};
 
 use endpoints::{ConnectSettings, Endpoints};
@@ -119,6 +119,7 @@ impl PrismClient {
             keepalive_interval: config.keepalive_interval,
             keepalive_timeout: config.keepalive_timeout,
             tcp_keepalive: config.tcp_keepalive,
+            dial: config.dial.clone(),
         };
         let endpoints = Endpoints::new(&config.endpoints, config.tls, settings)?;
         let auth = match &config.token {

@@ -14,7 +14,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one in production, the simulated one in `sim/`.
+use tokio::time::Instant;
 
 use openraft::error::{NetworkError, RemoteError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -28,6 +31,7 @@ use super::proto::RaftRequest;
 use super::{PeerContacts, MESSAGE_BYTES_MAX};
 use crate::codec;
 use crate::disk::{human_bytes, DiskGuard, DiskSpace};
+use crate::seams::{Conn, Dial};
 use crate::types::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotError, InstallSnapshotRequest,
     InstallSnapshotResponse, NodeId, OpenraftError, PeerNode, RpcError, TypeConfig, VoteRequest,
@@ -50,6 +54,8 @@ pub struct NetworkFactory {
     disk: Arc<DiskGuard>,
     /// When each peer last answered (status only).
     contacts: Arc<PeerContacts>,
+    /// The simulator's network (`crate::seams`); `None` is TCP.
+    dial: Option<Dial>,
 }
 
 impl NetworkFactory {
@@ -57,6 +63,7 @@ impl NetworkFactory {
         cluster: &str,
         tls: Option<ClientTlsConfig>,
         disk: Arc<DiskGuard>,
+        dial: Option<Dial>,
     ) -> NetworkFactory {
         NetworkFactory {
             cluster: cluster.into(),
@@ -64,6 +71,7 @@ impl NetworkFactory {
             tls,
             disk,
             contacts: Arc::default(),
+            dial,
         }
     }
 
@@ -84,8 +92,31 @@ impl NetworkFactory {
                 .tls_config(tls.clone())
                 .map_err(|e| format!("peer TLS for '{}': {e}", node.raft_addr))?;
         }
-        Ok(endpoint.connect_lazy())
+        Ok(match &self.dial {
+            None => endpoint.connect_lazy(),
+            Some(dial) => endpoint.connect_with_connector_lazy(connector(dial.clone())),
+        })
     }
+}
+
+/// tonic's connector over a [`Dial`]: each new connection dials the URI's
+/// `host:port`.
+fn connector(
+    dial: Dial,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = hyper_util::rt::TokioIo<Conn>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Send
+       + 'static {
+    tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let (dial, addr) = (dial.clone(), uri.authority().map(|a| a.to_string()));
+        async move {
+            let addr = addr.ok_or_else(|| std::io::Error::other("peer URI without host:port"))?;
+            dial(addr).await.map(hyper_util::rt::TokioIo::new)
+        }
+    })
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {

@@ -7,7 +7,10 @@ pub mod server;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one in production, the simulated one in `sim/`.
+use tokio::time::Instant;
 
 use crate::types::NodeId;
 

@@ -89,17 +89,36 @@ pub fn open(data_dir: &Path, settings: Settings) -> Result<Opened, OpenError> {
     })?;
     let db = Arc::new(db);
 
-    let sm =
-        StateMachineStore::open(snapshots, settings).map_err(|reason| OpenError::Snapshot {
-            path: snap_path,
-            reason,
-        })?;
+    let sm = open_sm(snapshots, snap_path, settings)?;
     Ok(Opened {
         log: LogStore::new(db.clone()),
         db,
         sm,
         created,
     })
+}
+
+/// Opens only the state machine of `data_dir` (its snapshot files), for a node
+/// whose log lives elsewhere: the simulator's (`crate::seams`).
+pub fn open_state_machine(
+    data_dir: &Path,
+    settings: Settings,
+) -> Result<StateMachineStore, OpenError> {
+    let snap_path = format::snapshot_dir(data_dir);
+    let snapshots = SnapshotDir::open(snap_path.clone()).map_err(|e| OpenError::Snapshot {
+        path: snap_path.clone(),
+        reason: e.to_string(),
+    })?;
+    open_sm(snapshots, snap_path, settings)
+}
+
+fn open_sm(
+    snapshots: SnapshotDir,
+    path: std::path::PathBuf,
+    settings: Settings,
+) -> Result<StateMachineStore, OpenError> {
+    StateMachineStore::open(snapshots, settings)
+        .map_err(|reason| OpenError::Snapshot { path, reason })
 }
 
 /// Bytes of RocksDB write-ahead log files (`*.log`) in `db_path`: what an open

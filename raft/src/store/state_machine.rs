@@ -224,6 +224,21 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+/// Runs blocking work off the runtime's threads, as `spawn_blocking` does, except
+/// on a current-thread runtime, where it runs inline. A current-thread runtime is
+/// what unit tests and the simulator (`sim/`) run on: there, a result arriving
+/// from another thread at a moment the wall clock decides would make a seeded
+/// run unrepeatable. prismnetd runs a multi-threaded runtime.
+pub(crate) async fn offload<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::spawn_blocking(f).await,
+        _ => Ok(f()),
+    }
+}
+
 /// A snapshot's state cannot be ahead of the log position its meta claims.
 fn check_snapshot_fits(meta: &SnapshotMeta, state: &State) -> Result<(), String> {
     let claimed = meta.last_log_id.map_or(0, |l| l.index);
@@ -284,7 +299,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         // Parse (which verifies the checksum and every cross reference) and persist
         // before anything in memory changes: openraft purges the log once this
         // returns, so the snapshot must already be durable by then.
-        let state = tokio::task::spawn_blocking(move || -> Result<State, String> {
+        let state = offload(move || -> Result<State, String> {
             let state = State::read_snapshot(&data[..]).map_err(|e| e.to_string())?;
             check_snapshot_fits(&meta_c, &state)?;
             dir.save(&meta_c, &data).map_err(|e| e.to_string())?;
@@ -308,7 +323,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
         let dir = self.snapshots.clone();
-        let loaded = tokio::task::spawn_blocking(move || dir.load())
+        let loaded = offload(move || dir.load())
             .await
             .map_err(|e| StorageIOError::read_snapshot(None, any(e)))?
             .map_err(|e| StorageIOError::read_snapshot(None, any(e)))?;
@@ -336,7 +351,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         // encoding of 1M ports takes.
         let shared = self.shared.clone();
         let dir = self.snapshots.clone();
-        let built = tokio::task::spawn_blocking(
+        let built = offload(
             move || -> Result<(SnapshotMeta, Vec<u8>, Duration), String> {
                 let locked = Instant::now();
                 let (meta, source) = {
