@@ -22,5 +22,5 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("prismnet_v1_descriptor");
 
-pub use client::{ClientConfig, ClientError, PrismClient};
+pub use client::{ClientConfig, ClientError, Dial, Io, PrismClient, RequestIds};
 pub use methods::CallKind;

@@ -166,7 +166,7 @@ pub fn run(config: &RunConfig) -> Result<Observed, RunError> {
     let subnets = rt.block_on(setup_with_retries(&api, config.subnets))?;
     info!(subnets = subnets.len(), "cluster up; traffic starts");
 
-    let recorder = Arc::new(Recorder::new(started));
+    let recorder = Arc::new(Recorder::new(started.into()));
     let stop = Arc::new(AtomicBool::new(false));
     // Half the clients share one client given every node; each of the others
     // starts at one node and stays there until redirected. A node that answers

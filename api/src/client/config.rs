@@ -49,6 +49,19 @@ pub struct ClientConfig {
     /// How connections are opened; `None` (the default) is TCP. The deterministic
     /// simulator (`sim/`) gives its simulated network here.
     pub dial: Option<Dial>,
+    /// Where fresh request ids come from; `None` (the default) is a UUID v4 each.
+    /// The simulator gives seeded ones, so that a seed decides the whole log.
+    pub request_ids: Option<RequestIds>,
+}
+
+/// Makes a fresh request id (must never repeat within the cluster's retention).
+#[derive(Clone)]
+pub struct RequestIds(pub std::sync::Arc<dyn Fn() -> String + Send + Sync>);
+
+impl fmt::Debug for RequestIds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RequestIds(..)")
+    }
 }
 
 /// A connection as [`Dial`] returns it.
@@ -127,6 +140,7 @@ impl Default for ClientConfig {
             keepalive_timeout: Duration::from_secs(1),
             tcp_keepalive: Some(Duration::from_secs(1)),
             dial: None,
+            request_ids: None,
         }
     }
 }

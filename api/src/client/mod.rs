@@ -68,7 +68,7 @@ use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
 
-pub use config::{ClientConfig, Dial, Io, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT};
+pub use config::{ClientConfig, Dial, Io, RequestIds, RetryPolicy, DEFAULT_ATTEMPT_TIMEOUT};
 pub use error::{ClientError, WriteId};
 
 use endpoints::{ConnectSettings, Endpoints};
@@ -76,17 +76,6 @@ use endpoints::{ConnectSettings, Endpoints};
 /// A fresh request_id (UUID v4) for one logical write.
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// Fills an empty request_id, leaving one the caller chose untouched. True when it
-/// made one: then no earlier call can have used it.
-pub(crate) fn ensure_request_id(request_id: &mut String) -> bool {
-    if request_id.is_empty() {
-        *request_id = new_request_id();
-        true
-    } else {
-        false
-    }
 }
 
 /// A handle to a PrismNET cluster. Cheap to clone; clones share connections and the
@@ -108,6 +97,8 @@ struct Shared {
     retry: RetryPolicy,
     /// The highest revision (`x-prismnet-revision`) any answer carried.
     revision: AtomicU64,
+    /// Where fresh request ids come from (`ClientConfig::request_ids`).
+    request_ids: Option<RequestIds>,
 }
 
 impl PrismClient {
@@ -149,12 +140,26 @@ impl PrismClient {
                 auth,
                 retry: config.retry,
                 revision: AtomicU64::new(0),
+                request_ids: config.request_ids,
             }),
             deadline: config.deadline,
             attempt_timeout: config.attempt_timeout,
             stale_reads: config.stale_reads,
             seen_revision: None,
         })
+    }
+
+    /// Fills an empty request_id, leaving one the caller chose untouched. True when
+    /// it made one: then no earlier call can have used it.
+    pub(crate) fn ensure_request_id(&self, request_id: &mut String) -> bool {
+        if !request_id.is_empty() {
+            return false;
+        }
+        *request_id = match &self.shared.request_ids {
+            None => new_request_id(),
+            Some(ids) => (ids.0)(),
+        };
+        true
     }
 
     /// The same client with another per-call deadline.

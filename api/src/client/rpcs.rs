@@ -5,7 +5,7 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 use super::call::Fresh;
-use super::{ensure_request_id, ClientError, PrismClient};
+use super::{ClientError, PrismClient};
 use crate::methods::CallKind;
 use crate::v1::admin_service_client::AdminServiceClient;
 use crate::v1::external_network_service_client::ExternalNetworkServiceClient;
@@ -28,7 +28,7 @@ macro_rules! rpcs {
             $(
                 #[doc = concat!("`", stringify!($client), "::", stringify!($method), "` (", stringify!($kind), ").")]
                 pub async fn $method(&self, req: $req) -> Result<$resp, ClientError> {
-                    rpcs!(@prepare $kind req fresh id);
+                    rpcs!(@prepare $kind self req fresh id);
                     let client = rpcs!(@client self $($slow)?);
                     client
                         .run(CallKind::$kind, client.deadline, fresh, req, |ch: Channel, r| async move {
@@ -53,13 +53,13 @@ macro_rules! rpcs {
     (@client $this:ident slow) => { $this.with_attempt_timeout($this.deadline) };
     // Writes get their request_id here, once, before the first attempt, so that all
     // retries of this logical call carry the same one.
-    (@prepare Write $req:ident $fresh:ident $id:ident) => {
+    (@prepare Write $this:ident $req:ident $fresh:ident $id:ident) => {
         let mut $req = $req;
-        let $fresh = if ensure_request_id(&mut $req.request_id) { Fresh::Yes } else { Fresh::No };
+        let $fresh = if $this.ensure_request_id(&mut $req.request_id) { Fresh::Yes } else { Fresh::No };
         let $id = Some($req.request_id.clone());
     };
-    (@prepare Read $req:ident $fresh:ident $id:ident) => { let $fresh = Fresh::No; let $id = None; };
-    (@prepare Local $req:ident $fresh:ident $id:ident) => { let $fresh = Fresh::No; let $id = None; };
+    (@prepare Read $this:ident $req:ident $fresh:ident $id:ident) => { let $fresh = Fresh::No; let $id = None; };
+    (@prepare Local $this:ident $req:ident $fresh:ident $id:ident) => { let $fresh = Fresh::No; let $id = None; };
 }
 
 rpcs! {

@@ -3,7 +3,8 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
+// tokio's clock: the real one in a chaos run, the simulated one in `sim/`.
+use tokio::time::Instant;
 
 use crate::history::{Event, Process, Record, F};
 

@@ -1,0 +1,271 @@
+//! One seeded run: the cluster, the chaos suite's workload through the real
+//! client library, a seeded schedule of faults, checks after every step and at
+//! the end, and the trace that proves the run repeats.
+//!
+//! Phases: setup (the workload's VPC and subnets), faults for `fault_ms` of
+//! simulated time, then a liveness phase without faults: every fault healed, the
+//! cluster must serve a write within `liveness_ms`, and the final read follows.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prismnet_api::{ClientConfig, PrismClient, RequestIds};
+use prismnet_chaos::history::{self, PortSeen, Record};
+use prismnet_chaos::report::Outcome;
+use prismnet_chaos::traffic::{self, Recorder, Subnet, TrafficConfig};
+use prismnet_chaos::validate;
+use prismnet_raft::{NodeId, PeerNode};
+
+use crate::faults::{Fault, Schedule};
+use crate::node::{self, NodeSlot};
+use crate::trace::Trace;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub seed: u64,
+    pub nodes: u64,
+    pub clients: usize,
+    /// Simulated time with faults.
+    pub fault_ms: u64,
+    /// Simulated time the cluster gets to serve again after the last heal.
+    pub liveness_ms: u64,
+    /// Print every event of the trace as it happens.
+    pub trace: bool,
+}
+
+impl Options {
+    pub fn new(seed: u64) -> Options {
+        Options {
+            seed,
+            nodes: 3,
+            clients: 6,
+            fault_ms: 6_000,
+            liveness_ms: 10_000,
+            trace: false,
+        }
+    }
+}
+
+/// How a run ended, with VOPR's distinction of safety and liveness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Valid,
+    /// A promise broken: the cluster did something it must never do.
+    Safety(String),
+    /// The cluster did not serve again within the bound after the faults.
+    Liveness(String),
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub seed: u64,
+    pub verdict: Verdict,
+    /// xxh3 of every event of the run, in order: equal for equal seeds.
+    pub trace_hash: u64,
+    pub events: usize,
+    pub operations: usize,
+    pub faults: usize,
+    pub sim_ms: u64,
+}
+
+/// What the client host hands back to the driver.
+#[derive(Default)]
+struct ClientOut {
+    subnets: Vec<Subnet>,
+    final_ports: Option<Vec<PortSeen>>,
+    error: Option<String>,
+    live: bool,
+}
+
+/// Runs one seed to its end. Deterministic: the same options give the same
+/// report (and trace), on any machine.
+pub fn run(opts: &Options) -> Report {
+    // Every random choice below the driver comes from the seed: openraft's
+    // election timeouts, the client library's backoff jitter, turmoil's latencies.
+    prismnet_raft::runtime::seed_thread_rng(opts.seed);
+    fastrand::seed(opts.seed);
+    let mut trace = Trace::new(opts.trace);
+    let dirs = tempfile::tempdir().expect("a temp dir for snapshot files");
+    let slots: Vec<Arc<NodeSlot>> = (1..=opts.nodes)
+        .map(|id| NodeSlot::new(id, opts.seed, dirs.path().join(format!("n{id}"))))
+        .collect();
+    let peers: BTreeMap<NodeId, PeerNode> =
+        slots.iter().map(|s| (s.id, node::peer(s.id))).collect();
+
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(opts.seed)
+        .epoch(std::time::UNIX_EPOCH + Duration::from_millis(node::EPOCH_MS))
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_micros(200))
+        .max_message_latency(Duration::from_millis(5))
+        .simulation_duration(Duration::from_millis(
+            opts.fault_ms + opts.liveness_ms + 60_000,
+        ))
+        .enable_random_order()
+        .build();
+    for slot in &slots {
+        let (slot, peers) = (slot.clone(), peers.clone());
+        sim.host(node::host_name(slot.id), move || {
+            node::software(slot.clone(), peers.clone())
+        });
+    }
+
+    let recorder = Arc::new(Recorder::new(tokio::time::Instant::now()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let out = Arc::new(Mutex::new(ClientOut::default()));
+    sim.client(
+        "client",
+        client(opts.clone(), recorder.clone(), stop.clone(), out.clone()),
+    );
+
+    let mut schedule = Schedule::new(opts.seed, opts.nodes, opts.fault_ms);
+    let mut checks = crate::invariants::StepChecks::default();
+    let mut verdict = Verdict::Valid;
+    let mut faults = 0usize;
+    let mut stopped_at = None;
+    loop {
+        let now_ms = sim.elapsed().as_millis() as u64;
+        while let Some(f) = schedule.due(now_ms) {
+            faults += usize::from(matches!(f, Fault::Start(_)));
+            trace.event(now_ms, &format!("{f}"));
+            crate::faults::apply(&mut sim, &slots, &f, &mut trace, now_ms);
+        }
+        if stopped_at.is_none() && now_ms >= opts.fault_ms + opts.liveness_ms {
+            stop.store(true, Ordering::Relaxed);
+            stopped_at = Some(now_ms);
+        }
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => {
+                verdict = Verdict::Safety(format!("simulation error: {e}"));
+                break;
+            }
+        }
+        if let Err(v) = checks.after_step(&slots, &mut trace, now_ms) {
+            verdict = Verdict::Safety(v);
+            break;
+        }
+    }
+    let sim_ms = sim.elapsed().as_millis() as u64;
+    drop(sim);
+
+    let records = recorder.records();
+    for r in &records {
+        trace.record(r);
+    }
+    if verdict == Verdict::Valid {
+        verdict = final_checks(&records, &out, &slots, &checks);
+    }
+    prismnet_raft::runtime::unseed_thread_rng();
+    Report {
+        seed: opts.seed,
+        verdict,
+        trace_hash: trace.hash(),
+        events: trace.len(),
+        operations: records.iter().filter(|r| r.is_invoke()).count(),
+        faults,
+        sim_ms,
+    }
+}
+
+/// The client host: setup, the workload until told to stop, a write that proves
+/// the cluster serves, the final read.
+async fn client(
+    opts: Options,
+    recorder: Arc<Recorder>,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<ClientOut>>,
+) -> turmoil::Result {
+    let endpoints: Vec<String> = (1..=opts.nodes).map(|id| node::peer(id).api_addr).collect();
+    let ids = Arc::new(Mutex::new(fastrand::Rng::with_seed(opts.seed ^ 0x5eed)));
+    let mut config = ClientConfig::new(endpoints.clone());
+    config.dial = Some(crate::net::api_dial());
+    config.request_ids = Some(RequestIds(Arc::new(move || {
+        let mut r = ids.lock().unwrap_or_else(|p| p.into_inner());
+        format!("{:032x}", r.u128(..))
+    })));
+    config.deadline = Duration::from_secs(10);
+    let api = PrismClient::connect(config.clone()).await?;
+    // Half the clients through one client of every node, half pinned to one
+    // node until redirected, as in the chaos suite.
+    let mut apis = vec![api.clone()];
+    for e in &endpoints {
+        let mut pinned = config.clone();
+        pinned.endpoints = vec![e.clone()];
+        apis.push(PrismClient::connect(pinned).await?);
+    }
+    let subnets = match traffic::setup(&api, 2).await {
+        Ok(s) => s,
+        Err(e) => {
+            lock(&out).error = Some(format!("setup: {e}"));
+            return Ok(());
+        }
+    };
+    lock(&out).subnets = subnets.clone();
+    let tc = TrafficConfig {
+        clients: opts.clients,
+        seed: opts.seed,
+        think: Duration::from_millis(5),
+    };
+    traffic::run(apis, subnets.clone(), tc, recorder, stop).await;
+
+    let mut all = Vec::new();
+    for s in &subnets {
+        match traffic::list(&api, &s.id).await {
+            Ok(p) => all.extend(p),
+            Err(e) => {
+                lock(&out).error = Some(format!("final read: {e}"));
+                return Ok(());
+            }
+        }
+    }
+    let mut o = lock(&out);
+    o.final_ports = Some(all);
+    o.live = true;
+    Ok(())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The end: the history against the chaos suite's model and invariants, and
+/// the replicas against each other.
+fn final_checks(
+    records: &[Record],
+    out: &Mutex<ClientOut>,
+    slots: &[Arc<NodeSlot>],
+    checks: &crate::invariants::StepChecks,
+) -> Verdict {
+    let out = lock(out);
+    if let Some(e) = &out.error {
+        return Verdict::Liveness(e.clone());
+    }
+    let Some(final_ports) = &out.final_ports else {
+        return Verdict::Liveness("the workload never finished".into());
+    };
+    let ops = match history::operations(records) {
+        Ok(ops) => ops,
+        Err(e) => return Verdict::Safety(format!("malformed history: {e}")),
+    };
+    let lin = validate::linearizable(
+        &ops,
+        &out.subnets,
+        final_ports,
+        validate::BUDGET_STEPS_DEFAULT,
+    );
+    if lin.outcome == Outcome::Anomaly {
+        return Verdict::Safety(format!("linearizable: {}", lin.summary));
+    }
+    let inv = validate::invariants(&ops, &out.subnets, final_ports);
+    if inv.outcome == Outcome::Anomaly {
+        return Verdict::Safety(format!("invariants: {}", inv.summary));
+    }
+    if let Err(e) = checks.replicas_equal(slots) {
+        return Verdict::Safety(e);
+    }
+    Verdict::Valid
+}
