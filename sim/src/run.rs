@@ -73,6 +73,8 @@ pub struct Report {
 /// What the client host hands back to the driver.
 #[derive(Default)]
 struct ClientOut {
+    /// Made in the client host, so that its times are simulated time.
+    recorder: Option<Arc<Recorder>>,
     subnets: Vec<Subnet>,
     final_ports: Option<Vec<PortSeen>>,
     error: Option<String>,
@@ -112,12 +114,11 @@ pub fn run(opts: &Options) -> Report {
         });
     }
 
-    let recorder = Arc::new(Recorder::new(tokio::time::Instant::now()));
     let stop = Arc::new(AtomicBool::new(false));
     let out = Arc::new(Mutex::new(ClientOut::default()));
     sim.client(
         "client",
-        client(opts.clone(), recorder.clone(), stop.clone(), out.clone()),
+        client(opts.clone(), stop.clone(), out.clone()),
     );
 
     let mut schedule = Schedule::new(opts.seed, opts.nodes, opts.fault_ms);
@@ -152,7 +153,11 @@ pub fn run(opts: &Options) -> Report {
     let sim_ms = sim.elapsed().as_millis() as u64;
     drop(sim);
 
-    let records = recorder.records();
+    let records = lock(&out)
+        .recorder
+        .as_ref()
+        .map(|r| r.records())
+        .unwrap_or_default();
     for r in &records {
         trace.record(r);
     }
@@ -175,7 +180,6 @@ pub fn run(opts: &Options) -> Report {
 /// the cluster serves, the final read.
 async fn client(
     opts: Options,
-    recorder: Arc<Recorder>,
     stop: Arc<AtomicBool>,
     out: Arc<Mutex<ClientOut>>,
 ) -> turmoil::Result {
@@ -204,7 +208,12 @@ async fn client(
             return Ok(());
         }
     };
-    lock(&out).subnets = subnets.clone();
+    let recorder = Arc::new(Recorder::new(tokio::time::Instant::now()));
+    {
+        let mut o = lock(&out);
+        o.subnets = subnets.clone();
+        o.recorder = Some(recorder.clone());
+    }
     let tc = TrafficConfig {
         clients: opts.clients,
         seed: opts.seed,
