@@ -1,7 +1,11 @@
 //! Checks after every simulation step, and the replicas compared at the end.
 //!
-//! - At most one leader per term (the term is the fencing epoch of the NB
-//!   driver): two nodes seen leading in one term is a safety violation.
+//! - Leader ids only grow: a leader id is (term, node id), ordered that way, as
+//!   openraft orders them and as the NB fence orders epochs
+//!   (`ovn-driver/src/reconcile/fence.rs`). openraft (its default `leader_id_adv`)
+//!   lets two nodes lead in one term, n2 and then n3, so "one leader per term" is
+//!   not the rule; the rule is that every newly elected leader's id is greater
+//!   than every earlier one's, which is what makes the fence sound.
 //! - Committed entries are never lost or changed: the first log id seen applied
 //!   at an index is the only one any node may ever apply there.
 //! - At the end, replicas at the same applied index have equal state digests.
@@ -17,14 +21,14 @@ use crate::trace::Trace;
 
 #[derive(Default)]
 pub struct StepChecks {
-    /// The leader of each term seen.
-    leaders: BTreeMap<u64, NodeId>,
+    /// Every leader id seen elected, (term, node).
+    elected: std::collections::BTreeSet<(u64, NodeId)>,
     /// The log id applied at each index, as first seen.
     applied: BTreeMap<u64, LogId>,
     /// Per node, the highest index checked against `applied`.
     checked: BTreeMap<NodeId, u64>,
-    /// The last (leader, term) traced per node.
-    seen: BTreeMap<NodeId, (Option<NodeId>, u64)>,
+    /// The last (leader, term, applied index) traced per node.
+    seen: BTreeMap<NodeId, (Option<NodeId>, u64, u64)>,
 }
 
 impl StepChecks {
@@ -44,23 +48,29 @@ impl StepChecks {
                 let m = m.borrow();
                 (m.state, m.current_term, m.current_leader, m.last_applied)
             };
-            if self.seen.get(&slot.id) != Some(&(leader, term)) {
-                self.seen.insert(slot.id, (leader, term));
+            let applied = last_applied.map_or(0, |l| l.index);
+            if self.seen.get(&slot.id) != Some(&(leader, term, applied)) {
+                self.seen.insert(slot.id, (leader, term, applied));
                 trace.event(
                     now_ms,
-                    &format!("n{} term {term} leader {leader:?}", slot.id),
+                    &format!(
+                        "n{} term {term} leader {leader:?} applied {applied}",
+                        slot.id
+                    ),
                 );
             }
             if state == ServerState::Leader {
-                let first = *self.leaders.entry(term).or_insert(slot.id);
-                if first != slot.id {
-                    return Err(format!(
-                        "two leaders in term {term}: n{first} and n{}",
-                        slot.id
-                    ));
+                let id = (term, slot.id);
+                if !self.elected.contains(&id) {
+                    if let Some(last) = self.elected.last().filter(|l| **l > id) {
+                        return Err(format!(
+                            "leader {id:?} elected after leader {last:?}: leader ids must grow"
+                        ));
+                    }
+                    self.elected.insert(id);
                 }
             }
-            self.check_applied(slot, last_applied.map_or(0, |l| l.index))?;
+            self.check_applied(slot, applied)?;
         }
         Ok(())
     }

@@ -24,12 +24,32 @@ struct Args {
     /// Print the run's event trace.
     #[arg(long)]
     trace: bool,
+    /// Run every seed twice and fail (as a crash, exit 1) if the two traces differ.
+    #[arg(long)]
+    twice: bool,
     /// Simulated milliseconds of faults per run.
     #[arg(long, default_value_t = 6_000)]
     fault_ms: u64,
+    /// Simulated milliseconds after the last heal before the workload stops.
+    #[arg(long, default_value_t = 10_000)]
+    liveness_ms: u64,
+    /// Deliberate bugs to turn on (a build with the `failpoints` feature only),
+    /// comma-separated: the teeth (see state-machine/src/failpoints.rs).
+    #[arg(long)]
+    failpoints: Option<String>,
     /// Log filter for the nodes' own logs (e.g. `info`); off by default.
     #[arg(long)]
     log: Option<String>,
+}
+
+#[cfg(feature = "failpoints")]
+fn set_failpoints(list: &str) -> Result<(), String> {
+    prismnet_state::failpoints::set(list)
+}
+
+#[cfg(not(feature = "failpoints"))]
+fn set_failpoints(_: &str) -> Result<(), String> {
+    Err("--failpoints needs a build with `--features failpoints`".into())
 }
 
 fn main() -> ExitCode {
@@ -40,41 +60,110 @@ fn main() -> ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    let seeds: Vec<u64> = match args.seed {
-        Some(s) => vec![s],
-        None => (args.first..args.first + args.seeds).collect(),
+    if let Some(list) = &args.failpoints {
+        if let Err(e) = set_failpoints(list) {
+            eprintln!("prismnet-sim: {e}");
+            return ExitCode::from(64);
+        }
+    }
+    match args.seed {
+        Some(seed) => one(&args, seed),
+        None => swarm(&args),
+    }
+}
+
+/// Exit codes (VOPR's distinction).
+const EXIT_CRASH: u8 = 1;
+const EXIT_SAFETY: u8 = 2;
+const EXIT_LIVENESS: u8 = 3;
+
+/// Runs one seed in this process and prints its report line (with
+/// `trace <hash>`, which `--twice` compares).
+fn one(args: &Args, seed: u64) -> ExitCode {
+    println!("seed {seed}");
+    let mut opts = Options::new(seed);
+    opts.trace = args.trace;
+    opts.fault_ms = args.fault_ms;
+    opts.liveness_ms = args.liveness_ms;
+    let Ok(r) = std::panic::catch_unwind(|| run(&opts)) else {
+        println!("seed {seed}: CRASH (the simulator panicked)");
+        return ExitCode::from(EXIT_CRASH);
     };
+    println!(
+        "seed {seed}: {:?}; {} operations, {} faults, {} ms simulated, first write {:?} ms after the last heal, trace {:016x} ({} events)",
+        r.verdict, r.operations, r.faults, r.sim_ms, r.recovery_ms, r.trace_hash, r.events
+    );
+    match r.verdict {
+        Verdict::Valid => ExitCode::SUCCESS,
+        Verdict::Safety(_) => ExitCode::from(EXIT_SAFETY),
+        Verdict::Liveness(_) => ExitCode::from(EXIT_LIVENESS),
+    }
+}
+
+/// Runs each seed in a child process of its own. A run is a function of its
+/// seed only in a fresh process: in one that ran tokio tasks before, the same
+/// seed runs differently (found here, see docs/simulation.md), so a failure
+/// seen in a swarm would not replay with `--seed`.
+fn swarm(args: &Args) -> ExitCode {
     let started = std::time::Instant::now();
-    let mut sim_ms = 0u64;
-    for seed in &seeds {
-        println!("seed {seed}");
-        let mut opts = Options::new(*seed);
-        opts.trace = args.trace;
-        opts.fault_ms = args.fault_ms;
-        let r = match std::panic::catch_unwind(|| run(&opts)) {
-            Ok(r) => r,
-            Err(_) => {
-                println!("seed {seed}: CRASH (the simulator panicked)");
-                return ExitCode::from(1);
-            }
+    let seeds = args.first..args.first + args.seeds;
+    let n = seeds.end - seeds.start;
+    for seed in seeds {
+        let Some((code, line)) = child(args, seed) else {
+            return ExitCode::from(EXIT_CRASH);
         };
-        sim_ms += r.sim_ms;
-        println!(
-            "seed {seed}: {:?}; {} operations, {} faults, {} ms simulated, trace {:016x} ({} events)",
-            r.verdict, r.operations, r.faults, r.sim_ms, r.trace_hash, r.events
-        );
-        match r.verdict {
-            Verdict::Valid => {}
-            Verdict::Safety(_) => return ExitCode::from(2),
-            Verdict::Liveness(_) => return ExitCode::from(3),
+        println!("{line}");
+        if code != 0 {
+            println!(
+                "replay: prismnet-sim --seed {seed} --fault-ms {} --liveness-ms {} --trace",
+                args.fault_ms, args.liveness_ms
+            );
+            return ExitCode::from(u8::try_from(code).unwrap_or(EXIT_CRASH));
+        }
+        if args.twice {
+            let Some((_, again)) = child(args, seed) else {
+                return ExitCode::from(EXIT_CRASH);
+            };
+            if trace_of(&again) != trace_of(&line) {
+                println!("seed {seed}: NOT DETERMINISTIC: {line} / then: {again}");
+                return ExitCode::from(EXIT_CRASH);
+            }
         }
     }
     let wall = started.elapsed().as_secs_f64();
     println!(
-        "{} seeds valid in {wall:.1} s: {:.2} seeds/s, {:.1} simulated s per wall s",
-        seeds.len(),
-        seeds.len() as f64 / wall,
-        sim_ms as f64 / 1000.0 / wall
+        "{n} seeds valid in {wall:.1} s: {:.2} seeds/s",
+        n as f64 / wall
     );
     ExitCode::SUCCESS
+}
+
+/// Runs `--seed seed` in a child process: its exit code and report line.
+fn child(args: &Args, seed: u64) -> Option<(i32, String)> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--seed", &seed.to_string()])
+        .args(["--fault-ms", &args.fault_ms.to_string()])
+        .args(["--liveness-ms", &args.liveness_ms.to_string()]);
+    if let Some(f) = &args.failpoints {
+        cmd.args(["--failpoints", f]);
+    }
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => {
+            println!("seed {seed}: cannot start a child: {e}");
+            return None;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .rfind(|l| l.starts_with(&format!("seed {seed}:")))
+        .unwrap_or("(no report line)")
+        .to_string();
+    Some((out.status.code().unwrap_or(i32::from(EXIT_CRASH)), line))
+}
+
+fn trace_of(line: &str) -> Option<&str> {
+    line.split(", trace ").nth(1)
 }

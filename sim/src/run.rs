@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prismnet_api::{ClientConfig, PrismClient, RequestIds};
-use prismnet_chaos::history::{self, PortSeen, Record};
+use prismnet_chaos::history::{self, Event, PortSeen, Record, F};
 use prismnet_chaos::report::Outcome;
 use prismnet_chaos::traffic::{self, Recorder, Subnet, TrafficConfig};
 use prismnet_chaos::validate;
@@ -68,6 +68,8 @@ pub struct Report {
     pub operations: usize,
     pub faults: usize,
     pub sim_ms: u64,
+    /// Simulated time from the last heal to the first acknowledged write after it.
+    pub recovery_ms: Option<u64>,
 }
 
 /// What the client host hands back to the driver.
@@ -75,6 +77,8 @@ pub struct Report {
 struct ClientOut {
     /// Made in the client host, so that its times are simulated time.
     recorder: Option<Arc<Recorder>>,
+    /// Simulated time at which the recorder started.
+    recorder_start_ms: u64,
     subnets: Vec<Subnet>,
     final_ports: Option<Vec<PortSeen>>,
     error: Option<String>,
@@ -116,10 +120,7 @@ pub fn run(opts: &Options) -> Report {
 
     let stop = Arc::new(AtomicBool::new(false));
     let out = Arc::new(Mutex::new(ClientOut::default()));
-    sim.client(
-        "client",
-        client(opts.clone(), stop.clone(), out.clone()),
-    );
+    sim.client("client", client(opts.clone(), stop.clone(), out.clone()));
 
     let mut schedule = Schedule::new(opts.seed, opts.nodes, opts.fault_ms);
     let mut checks = crate::invariants::StepChecks::default();
@@ -161,8 +162,19 @@ pub fn run(opts: &Options) -> Report {
     for r in &records {
         trace.record(r);
     }
+    let recovery_ms = recovery(&records, &out, opts.fault_ms);
     if verdict == Verdict::Valid {
         verdict = final_checks(&records, &out, &slots, &checks);
+    }
+    if verdict == Verdict::Valid {
+        verdict = match recovery_ms {
+            Some(ms) if ms <= opts.liveness_ms => Verdict::Valid,
+            Some(ms) => Verdict::Liveness(format!(
+                "first write acknowledged {ms} ms after the last heal (bound {} ms)",
+                opts.liveness_ms
+            )),
+            None => Verdict::Liveness("no write acknowledged after the last heal".into()),
+        };
     }
     prismnet_raft::runtime::unseed_thread_rng();
     Report {
@@ -173,7 +185,23 @@ pub fn run(opts: &Options) -> Report {
         operations: records.iter().filter(|r| r.is_invoke()).count(),
         faults,
         sim_ms,
+        recovery_ms,
     }
+}
+
+/// Simulated ms from the end of the faults (`fault_ms`: every fault is healed by
+/// then) to the first write acknowledged after it.
+fn recovery(records: &[Record], out: &Mutex<ClientOut>, fault_ms: u64) -> Option<u64> {
+    let start_ms = lock(out).recorder_start_ms;
+    let heal_ns = fault_ms.saturating_sub(start_ms) * 1_000_000;
+    records
+        .iter()
+        .find(|r| {
+            r.time_ns >= heal_ns
+                && matches!(r.event, Event::Ok { .. })
+                && !matches!(r.f, F::GetPort { .. } | F::ListPorts { .. })
+        })
+        .map(|r| (r.time_ns - heal_ns) / 1_000_000)
 }
 
 /// The client host: setup, the workload until told to stop, a write that proves
@@ -213,6 +241,7 @@ async fn client(
         let mut o = lock(&out);
         o.subnets = subnets.clone();
         o.recorder = Some(recorder.clone());
+        o.recorder_start_ms = turmoil::sim_elapsed().unwrap_or_default().as_millis() as u64;
     }
     let tc = TrafficConfig {
         clients: opts.clients,

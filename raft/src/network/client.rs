@@ -41,6 +41,13 @@ use crate::types::{
 /// How long establishing a TCP connection to a peer may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// HTTP/2 PINGs on every peer connection: sent this often, and the connection is
+/// closed when one is not answered within the timeout. Well under the election
+/// timeout's floor plus a lease, so a dead connection is replaced before a healthy
+/// cluster would elect around it.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_millis(500);
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Hands out clients that share one channel per (peer, address).
 #[derive(Clone)]
 pub struct NetworkFactory {
@@ -86,7 +93,16 @@ impl NetworkFactory {
         let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", node.raft_addr))
             .map_err(|e| format!("bad raft address '{}': {e}", node.raft_addr))?
             .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A connection whose bytes stopped arriving (a middlebox that lost its
+            // state, a peer host that vanished) is closed after a PING goes
+            // unanswered, and the next RPC dials afresh. Without this, every RPC
+            // on it times out until TCP itself gives up (minutes), and a cluster
+            // whose connections all died that way elects no leader meanwhile (the
+            // simulator found this: sim seed 1000).
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
         if let Some(tls) = &self.tls {
             endpoint = endpoint
                 .tls_config(tls.clone())
