@@ -68,24 +68,29 @@ impl Disk {
     pub fn crash(&mut self, torn: bool) -> usize {
         self.generation += 1;
         let mut survivor = self.durable.clone();
-        let mut next = survivor
+        let first = survivor
             .entries
             .last_key_value()
             .map(|(k, _)| k + 1)
             .or_else(|| survivor.last_purged.map(|l| l.index + 1))
             .unwrap_or(0);
-        let unflushed: Vec<&Entry> = self.written.entries.range(next..).map(|(_, e)| e).collect();
+        let unflushed: Vec<&Entry> = self
+            .written
+            .entries
+            .range(first..)
+            .map(|(_, e)| e)
+            .collect();
         let kept = if torn && !unflushed.is_empty() {
             self.rng.usize(0..=unflushed.len())
         } else {
             0
         };
-        for e in unflushed.iter().take(kept) {
-            if e.log_id.index != next {
+        // Only a contiguous prefix survives: a log with a hole is not a log.
+        for (index, e) in (first..).zip(unflushed.iter().take(kept)) {
+            if e.log_id.index != index {
                 break;
             }
-            survivor.entries.insert(next, (*e).clone());
-            next += 1;
+            survivor.entries.insert(index, (*e).clone());
         }
         let lost = self
             .written

@@ -37,6 +37,9 @@ struct Args {
     /// comma-separated: the teeth (see state-machine/src/failpoints.rs).
     #[arg(long)]
     failpoints: Option<String>,
+    /// With --seed: write the history, final read and checkers' evidence here.
+    #[arg(long)]
+    dump: Option<std::path::PathBuf>,
     /// Log filter for the nodes' own logs (e.g. `info`); off by default.
     #[arg(long)]
     log: Option<String>,
@@ -85,6 +88,7 @@ fn one(args: &Args, seed: u64) -> ExitCode {
     opts.trace = args.trace;
     opts.fault_ms = args.fault_ms;
     opts.liveness_ms = args.liveness_ms;
+    opts.dump = args.dump.clone();
     let Ok(r) = std::panic::catch_unwind(|| run(&opts)) else {
         println!("seed {seed}: CRASH (the simulator panicked)");
         return ExitCode::from(EXIT_CRASH);

@@ -33,6 +33,9 @@ pub struct Options {
     pub liveness_ms: u64,
     /// Print every event of the trace as it happens.
     pub trace: bool,
+    /// Write the history (chaos format), the final read, the subnets and the
+    /// checkers' evidence here.
+    pub dump: Option<std::path::PathBuf>,
 }
 
 impl Options {
@@ -44,6 +47,7 @@ impl Options {
             fault_ms: 6_000,
             liveness_ms: 10_000,
             trace: false,
+            dump: None,
         }
     }
 }
@@ -164,7 +168,7 @@ pub fn run(opts: &Options) -> Report {
     }
     let recovery_ms = recovery(&records, &out, opts.fault_ms);
     if verdict == Verdict::Valid {
-        verdict = final_checks(&records, &out, &slots, &checks);
+        verdict = final_checks(&records, &out, &slots, &checks, opts.dump.as_deref());
     }
     if verdict == Verdict::Valid {
         verdict = match recovery_ms {
@@ -277,6 +281,7 @@ fn final_checks(
     out: &Mutex<ClientOut>,
     slots: &[Arc<NodeSlot>],
     checks: &crate::invariants::StepChecks,
+    dump: Option<&std::path::Path>,
 ) -> Verdict {
     let out = lock(out);
     if let Some(e) = &out.error {
@@ -295,10 +300,15 @@ fn final_checks(
         final_ports,
         validate::BUDGET_STEPS_DEFAULT,
     );
+    let inv = validate::invariants(&ops, &out.subnets, final_ports);
+    if let Some(dir) = dump {
+        if let Err(e) = write_dump(dir, records, &out.subnets, final_ports, &lin, &inv) {
+            eprintln!("cannot write {}: {e}", dir.display());
+        }
+    }
     if lin.outcome == Outcome::Anomaly {
         return Verdict::Safety(format!("linearizable: {}", lin.summary));
     }
-    let inv = validate::invariants(&ops, &out.subnets, final_ports);
     if inv.outcome == Outcome::Anomaly {
         return Verdict::Safety(format!("invariants: {}", inv.summary));
     }
@@ -306,4 +316,32 @@ fn final_checks(
         return Verdict::Safety(e);
     }
     Verdict::Valid
+}
+
+fn write_dump(
+    dir: &std::path::Path,
+    records: &[Record],
+    subnets: &[Subnet],
+    final_ports: &[PortSeen],
+    lin: &validate::Finding,
+    inv: &validate::Finding,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    history::write(std::fs::File::create(dir.join("history.jsonl"))?, records)?;
+    let json = |name: &str, v: &dyn erased::Json| std::fs::write(dir.join(name), v.json());
+    json("subnets.json", &subnets)?;
+    json("final.json", &final_ports)?;
+    json("linearizable.json", &lin.details)?;
+    json("invariants.json", &inv.details)
+}
+
+mod erased {
+    pub trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string_pretty(self).unwrap_or_default()
+        }
+    }
 }
