@@ -9,6 +9,9 @@ cargo fmt --all -- --check
 cargo build --workspace --locked --all-targets
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The deterministic simulator's CI mode (docs/simulation.md): replays checked, 300
+# seeds, each deliberate bug caught. `bash scripts/sim.sh swarm N` is the long mode.
+bash scripts/sim.sh
 # The chaos suite's CI mode (docs/chaos.md): every nemesis against the real build,
 # then each deliberate bug (failpoints) must be caught. `bash scripts/chaos.sh long S`
 # is the long mode.
