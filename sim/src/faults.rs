@@ -12,6 +12,7 @@
 //! | `crash-all` | the same for every node at once | all started again |
 //! | `clock-jump` | one node's wall clock moved by minutes, either way | true time |
 //! | `disk-full` | one node's free-space figure below its guard's minimum | healthy figure |
+//! | `replace` | a spare node added (learner, then voter) and a member removed, through the admin API from the client host | permanent |
 //!
 //! turmoil's TCP is reliable and ordered per connection; messages are delayed
 //! (0.2-5 ms each, drawn) and so reordered across connections, and a crash or a
@@ -31,10 +32,23 @@ pub enum Kind {
     Isolate(NodeId),
     OneWay(NodeId, NodeId),
     Hold(NodeId),
-    Crash { node: NodeId, torn: bool },
-    CrashAll { torn: bool },
-    ClockJump { node: NodeId, offset_ms: i64 },
+    Crash {
+        node: NodeId,
+        torn: bool,
+    },
+    CrashAll {
+        torn: bool,
+    },
+    ClockJump {
+        node: NodeId,
+        offset_ms: i64,
+    },
     DiskFull(NodeId),
+    /// Permanent: the heal does nothing.
+    Replace {
+        add: NodeId,
+        remove: NodeId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,12 +73,15 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(seed: u64, nodes: u64, fault_ms: u64) -> Schedule {
+    /// `members` form the cluster at start; `spares` may join it (each once).
+    pub fn new(seed: u64, members: &[NodeId], spares: &[NodeId], fault_ms: u64) -> Schedule {
         let mut rng = fastrand::Rng::with_seed(seed ^ 0xfa17);
+        let mut members = members.to_vec();
+        let mut spares = spares.to_vec();
         let mut events = Vec::new();
         let mut t = 500;
         while t < fault_ms {
-            let kind = draw(&mut rng, nodes);
+            let kind = draw(&mut rng, &mut members, &mut spares);
             let held = rng.u64(300..=1_500);
             let heal = (t + held).min(fault_ms);
             events.push((t, Fault::Start(kind.clone())));
@@ -84,10 +101,17 @@ impl Schedule {
     }
 }
 
-fn draw(rng: &mut fastrand::Rng, nodes: u64) -> Kind {
-    let node = rng.u64(1..=nodes);
-    let other = (node % nodes) + 1;
-    match rng.u8(0..7) {
+/// A fault on the current members; a `replace` updates them.
+fn draw(rng: &mut fastrand::Rng, members: &mut Vec<NodeId>, spares: &mut Vec<NodeId>) -> Kind {
+    let k = rng.usize(..members.len());
+    let (node, other) = (members[k], members[(k + 1) % members.len()]);
+    match rng.u8(0..8) {
+        7 if !spares.is_empty() => {
+            let add = spares.remove(0);
+            members.push(add);
+            members.retain(|m| *m != node);
+            Kind::Replace { add, remove: node }
+        }
         0 => Kind::Isolate(node),
         1 => Kind::OneWay(node, other),
         2 => Kind::Hold(node),
@@ -103,6 +127,9 @@ fn draw(rng: &mut fastrand::Rng, nodes: u64) -> Kind {
         _ => Kind::DiskFull(node),
     }
 }
+
+/// Membership changes for the client host to make through the admin API.
+pub type AdminQueue = Arc<std::sync::Mutex<std::collections::VecDeque<Kind>>>;
 
 fn others(slots: &[Arc<NodeSlot>], node: NodeId) -> Vec<String> {
     slots
@@ -120,6 +147,7 @@ fn slot(slots: &[Arc<NodeSlot>], node: NodeId) -> &Arc<NodeSlot> {
 pub fn apply(
     sim: &mut turmoil::Sim<'_>,
     slots: &[Arc<NodeSlot>],
+    admin: &AdminQueue,
     fault: &Fault,
     trace: &mut Trace,
     now_ms: u64,
@@ -171,6 +199,14 @@ pub fn apply(
         Kind::DiskFull(n) => {
             let free = if start { 64 << 20 } else { FREE_BYTES_HEALTHY };
             slot(slots, *n).free_bytes.store(free, Ordering::Relaxed);
+        }
+        Kind::Replace { .. } => {
+            if start {
+                admin
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_back(kind.clone());
+            }
         }
     }
 }

@@ -68,10 +68,17 @@ pub fn host_name(id: NodeId) -> String {
     format!("n{id}")
 }
 
+/// Where node `id` is reached. turmoil numbers hosts in the order they are
+/// registered, from 192.168.0.1; the driver registers n1, n2, ... first and checks
+/// it (`run.rs`). Addresses, not names: the admin API takes only IP addresses.
+pub fn ip(id: NodeId) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(192, 168, 0, u8::try_from(id).unwrap_or(u8::MAX))
+}
+
 pub fn peer(id: NodeId) -> PeerNode {
     PeerNode {
-        raft_addr: format!("{}:{}", host_name(id), net::RAFT_PORT),
-        api_addr: format!("{}:{}", host_name(id), net::API_PORT),
+        raft_addr: format!("{}:{}", ip(id), net::RAFT_PORT),
+        api_addr: format!("{}:{}", ip(id), net::API_PORT),
     }
 }
 
@@ -91,7 +98,9 @@ fn config(slot: &NodeSlot) -> RaftConfig {
     cfg
 }
 
-/// The host software of `slot`'s node: runs until the host is crashed.
+/// The host software of `slot`'s node: runs until the host is crashed. A node
+/// of `peers` forms the cluster with the others; a spare (not in `peers`) waits to
+/// be added (the membership fault).
 pub async fn software(slot: Arc<NodeSlot>, peers: BTreeMap<NodeId, PeerNode>) -> turmoil::Result {
     let cfg = config(&slot);
     let settings = cfg.state_settings.clone();
@@ -117,7 +126,12 @@ pub async fn software(slot: Arc<NodeSlot>, peers: BTreeMap<NodeId, PeerNode>) ->
         },
         free_space: FreeSpace::Given(slot.free_bytes.clone()),
     };
-    let raft = Arc::new(RaftNode::start_on(cfg, Bootstrap::Peers(peers), parts, seams).await?);
+    let boot = if peers.contains_key(&slot.id) {
+        Bootstrap::Peers(peers)
+    } else {
+        Bootstrap::Join
+    };
+    let raft = Arc::new(RaftNode::start_on(cfg, boot, parts, seams).await?);
     *slot.raft.lock().unwrap_or_else(|p| p.into_inner()) = Some(raft.clone());
 
     let ctx = Arc::new(Context {

@@ -11,21 +11,24 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prismnet_api::{ClientConfig, PrismClient, RequestIds};
+use prismnet_api::{v1, ClientConfig, PrismClient, RequestIds};
 use prismnet_chaos::history::{self, Event, PortSeen, Record, F};
 use prismnet_chaos::report::Outcome;
 use prismnet_chaos::traffic::{self, Recorder, Subnet, TrafficConfig};
 use prismnet_chaos::validate;
 use prismnet_raft::{NodeId, PeerNode};
 
-use crate::faults::{Fault, Schedule};
+use crate::faults::{AdminQueue, Fault, Kind, Schedule};
 use crate::node::{self, NodeSlot};
 use crate::trace::Trace;
 
 #[derive(Clone, Debug)]
 pub struct Options {
     pub seed: u64,
+    /// Nodes that form the cluster at start.
     pub nodes: u64,
+    /// Nodes that may join it later (the `replace` fault): at most five in all.
+    pub spares: u64,
     pub clients: usize,
     /// Simulated time with faults.
     pub fault_ms: u64,
@@ -43,6 +46,7 @@ impl Options {
         Options {
             seed,
             nodes: 3,
+            spares: 2,
             clients: 6,
             fault_ms: 6_000,
             liveness_ms: 10_000,
@@ -87,6 +91,8 @@ struct ClientOut {
     final_ports: Option<Vec<PortSeen>>,
     error: Option<String>,
     live: bool,
+    /// What each membership change did, in order.
+    admin_log: Vec<String>,
 }
 
 /// Runs one seed to its end. Deterministic: the same options give the same
@@ -98,11 +104,14 @@ pub fn run(opts: &Options) -> Report {
     fastrand::seed(opts.seed);
     let mut trace = Trace::new(opts.trace);
     let dirs = tempfile::tempdir().expect("a temp dir for snapshot files");
-    let slots: Vec<Arc<NodeSlot>> = (1..=opts.nodes)
+    let all = opts.nodes + opts.spares;
+    let slots: Vec<Arc<NodeSlot>> = (1..=all)
         .map(|id| NodeSlot::new(id, opts.seed, dirs.path().join(format!("n{id}"))))
         .collect();
+    let members: Vec<NodeId> = (1..=opts.nodes).collect();
+    let spares: Vec<NodeId> = (opts.nodes + 1..=all).collect();
     let peers: BTreeMap<NodeId, PeerNode> =
-        slots.iter().map(|s| (s.id, node::peer(s.id))).collect();
+        members.iter().map(|id| (*id, node::peer(*id))).collect();
 
     let mut sim = turmoil::Builder::new()
         .rng_seed(opts.seed)
@@ -122,11 +131,22 @@ pub fn run(opts: &Options) -> Report {
         });
     }
 
+    for slot in &slots {
+        assert_eq!(
+            sim.lookup(node::host_name(slot.id)),
+            std::net::IpAddr::V4(node::ip(slot.id)),
+            "turmoil numbers hosts in registration order"
+        );
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let out = Arc::new(Mutex::new(ClientOut::default()));
-    sim.client("client", client(opts.clone(), stop.clone(), out.clone()));
+    let admin = AdminQueue::default();
+    sim.client(
+        "client",
+        client(opts.clone(), stop.clone(), out.clone(), admin.clone()),
+    );
 
-    let mut schedule = Schedule::new(opts.seed, opts.nodes, opts.fault_ms);
+    let mut schedule = Schedule::new(opts.seed, &members, &spares, opts.fault_ms);
     let mut checks = crate::invariants::StepChecks::default();
     let mut verdict = Verdict::Valid;
     let mut faults = 0usize;
@@ -136,7 +156,7 @@ pub fn run(opts: &Options) -> Report {
         while let Some(f) = schedule.due(now_ms) {
             faults += usize::from(matches!(f, Fault::Start(_)));
             trace.event(now_ms, &format!("{f}"));
-            crate::faults::apply(&mut sim, &slots, &f, &mut trace, now_ms);
+            crate::faults::apply(&mut sim, &slots, &admin, &f, &mut trace, now_ms);
         }
         if stopped_at.is_none() && now_ms >= opts.fault_ms + opts.liveness_ms {
             stop.store(true, Ordering::Relaxed);
@@ -158,6 +178,9 @@ pub fn run(opts: &Options) -> Report {
     let sim_ms = sim.elapsed().as_millis() as u64;
     drop(sim);
 
+    for line in lock(&out).admin_log.clone() {
+        trace.event(0, &line);
+    }
     let records = lock(&out)
         .recorder
         .as_ref()
@@ -214,8 +237,11 @@ async fn client(
     opts: Options,
     stop: Arc<AtomicBool>,
     out: Arc<Mutex<ClientOut>>,
+    admin: AdminQueue,
 ) -> turmoil::Result {
-    let endpoints: Vec<String> = (1..=opts.nodes).map(|id| node::peer(id).api_addr).collect();
+    let endpoints: Vec<String> = (1..=opts.nodes + opts.spares)
+        .map(|id| node::peer(id).api_addr)
+        .collect();
     let ids = Arc::new(Mutex::new(fastrand::Rng::with_seed(opts.seed ^ 0x5eed)));
     let mut config = ClientConfig::new(endpoints.clone());
     config.dial = Some(crate::net::api_dial());
@@ -252,7 +278,9 @@ async fn client(
         seed: opts.seed,
         think: Duration::from_millis(5),
     };
+    let operator = tokio::spawn(operator(api.clone(), admin, stop.clone(), out.clone()));
     traffic::run(apis, subnets.clone(), tc, recorder, stop).await;
+    let _ = operator.await;
 
     let mut all = Vec::new();
     for s in &subnets {
@@ -268,6 +296,47 @@ async fn client(
     o.final_ports = Some(all);
     o.live = true;
     Ok(())
+}
+
+/// The operator: makes the membership changes the driver queues, through the
+/// admin API (`AddNode` makes a learner and promotes it once caught up; then
+/// `RemoveNode`), as an operator replacing a node would.
+async fn operator(
+    api: PrismClient,
+    admin: AdminQueue,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<ClientOut>>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let next = lock(&admin).pop_front();
+        let Some(Kind::Replace { add, remove }) = next else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let peer = node::peer(add);
+        let added = api
+            .add_node(v1::AddNodeRequest {
+                id: add,
+                raft_addr: peer.raft_addr,
+                api_addr: peer.api_addr,
+                ..Default::default()
+            })
+            .await;
+        let line = match added {
+            Err(e) => format!("add n{add} failed: {e}"),
+            Ok(_) => match api
+                .remove_node(v1::RemoveNodeRequest {
+                    id: remove,
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(_) => format!("added n{add}, removed n{remove}"),
+                Err(e) => format!("added n{add}; removing n{remove} failed: {e}"),
+            },
+        };
+        lock(&out).admin_log.push(line);
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
