@@ -26,7 +26,10 @@ fi
 #    restored under its old id, 1174 an unsound leadership check).
 "$sim" --seeds 300 --first 1000 "${short[@]}"
 
-# 3. The teeth: each deliberate bug must be caught (exit 2, a safety violation)
+# 3. The fixed scenarios of the bugs it found, at full strength (release).
+cargo test --release --locked --quiet -p prismnet-sim --features failpoints --test scenarios
+
+# 4. The teeth: each deliberate bug must be caught (exit 2, a safety violation)
 #    within the first 60 seeds of the set.
 failed=0
 for fp in skip-request-dedup ack-before-fsync local-linearizable-reads; do

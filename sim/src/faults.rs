@@ -91,6 +91,21 @@ impl Schedule {
         Schedule { events, next: 0 }
     }
 
+    /// A schedule given in full (a scenario test): `(start_ms, heal_ms, kind)`.
+    pub fn given(faults: &[(u64, u64, Kind)]) -> Schedule {
+        let mut events: Vec<(u64, Fault)> = faults
+            .iter()
+            .flat_map(|(start, heal, k)| {
+                [
+                    (*start, Fault::Start(k.clone())),
+                    (*heal, Fault::Heal(k.clone())),
+                ]
+            })
+            .collect();
+        events.sort_by_key(|(t, _)| *t);
+        Schedule { events, next: 0 }
+    }
+
     /// The next event due at `now_ms`, if any.
     pub fn due(&mut self, now_ms: u64) -> Option<Fault> {
         let (at, f) = self.events.get(self.next)?;

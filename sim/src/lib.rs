@@ -32,4 +32,5 @@ pub mod node;
 pub mod run;
 pub mod trace;
 
+pub use faults::Kind;
 pub use run::{run, Options, Report, Verdict};

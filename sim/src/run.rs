@@ -36,6 +36,9 @@ pub struct Options {
     pub liveness_ms: u64,
     /// Print every event of the trace as it happens.
     pub trace: bool,
+    /// Faults given in full instead of drawn from the seed: `(start_ms, heal_ms,
+    /// kind)` (scenario tests).
+    pub faults: Option<Vec<(u64, u64, Kind)>>,
     /// Write the history (chaos format), the final read, the subnets and the
     /// checkers' evidence here.
     pub dump: Option<std::path::PathBuf>,
@@ -52,6 +55,7 @@ impl Options {
             liveness_ms: 10_000,
             trace: false,
             dump: None,
+            faults: None,
         }
     }
 }
@@ -146,7 +150,10 @@ pub fn run(opts: &Options) -> Report {
         client(opts.clone(), stop.clone(), out.clone(), admin.clone()),
     );
 
-    let mut schedule = Schedule::new(opts.seed, &members, &spares, opts.fault_ms);
+    let mut schedule = match &opts.faults {
+        Some(given) => Schedule::given(given),
+        None => Schedule::new(opts.seed, &members, &spares, opts.fault_ms),
+    };
     let mut checks = crate::invariants::StepChecks::default();
     let mut verdict = Verdict::Valid;
     let mut faults = 0usize;
