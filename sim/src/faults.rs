@@ -199,10 +199,12 @@ pub fn apply(
                 }
             }
         }
-        Kind::Crash { node, torn } => crash(sim, slot(slots, *node), *torn, start, trace, now_ms),
+        Kind::Crash { node, torn } => {
+            crash(sim, slots, slot(slots, *node), *torn, start, trace, now_ms)
+        }
         Kind::CrashAll { torn } => {
             for s in slots {
-                crash(sim, s, *torn, start, trace, now_ms);
+                crash(sim, slots, s, *torn, start, trace, now_ms);
             }
         }
         Kind::ClockJump { node, offset_ms } => {
@@ -228,6 +230,7 @@ pub fn apply(
 
 fn crash(
     sim: &mut turmoil::Sim<'_>,
+    slots: &[Arc<NodeSlot>],
     slot: &Arc<NodeSlot>,
     torn: bool,
     start: bool,
@@ -236,7 +239,19 @@ fn crash(
 ) {
     let host = host_name(slot.id);
     if start {
-        sim.crash(host);
+        // A host that loses power sends nothing, and what turmoil's crash would
+        // send (each of the host's sockets closing as its task is dropped) comes
+        // in an order tokio decides by task id, which depends on what ran before
+        // in the process: so its links are cut while it goes down.
+        let mut peers = others(slots, slot.id);
+        peers.push("client".into());
+        for p in &peers {
+            sim.partition(host.clone(), p.clone());
+        }
+        sim.crash(host.clone());
+        for p in &peers {
+            sim.repair(host.clone(), p.clone());
+        }
         slot.clear();
         let lost = slot
             .disk

@@ -104,10 +104,9 @@ fn one(args: &Args, seed: u64) -> ExitCode {
     }
 }
 
-/// Runs each seed in a child process of its own. A run is a function of its
-/// seed only in a fresh process: in one that ran tokio tasks before, the same
-/// seed runs differently (found here, see docs/simulation.md), so a failure
-/// seen in a swarm would not replay with `--seed`.
+/// Runs each seed in a child process of its own, so that no state a process
+/// keeps between runs can make a failure seen in a swarm unreplayable with
+/// `--seed` (one such dependence was found and removed, docs/simulation.md).
 fn swarm(args: &Args) -> ExitCode {
     let started = std::time::Instant::now();
     let seeds = args.first..args.first + args.seeds;

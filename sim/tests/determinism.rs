@@ -1,8 +1,7 @@
 //! The simulator's own promises, through its binary: a seed decides the whole
 //! run (run twice, in two processes, it gives the same trace), a small fixed set
 //! of seeds is valid, and the seeds that found bugs stay fixed. Each run is its
-//! own process: within one process a run also depends on the tokio activity
-//! before it (docs/simulation.md), and tests run in parallel threads.
+//! own process, as a replay with `--seed` is.
 //!
 //! `scripts/sim.sh` runs the larger set (300 seeds) and the teeth on a release build.
 

@@ -21,13 +21,12 @@ fn scenario(seed: u64, faults: Vec<(u64, u64, Kind)>) -> Verdict {
 /// acknowledged delete. Fixed: such a node starts as a follower.
 ///
 /// A storm of crashes of every node (drawn per seed, 100-400 ms apart): without
-/// the fix 6 of these 40 seeds fail (5, 7, 13, 14, 24, 33; 20 of 120 measured),
-/// with it none.
+/// the fix 5 of these 40 seeds fail (9, 11, 12, 29, 35), with it none.
 #[test]
 fn a_leader_restarted_with_the_cluster_reads_everything_acknowledged() {
-    // A debug build simulates ~15x slower: 8 seeds there (5 and 7 among them),
-    // all 40 in the release run of scripts/sim.sh.
-    let seeds = if cfg!(debug_assertions) { 8 } else { 40 };
+    // A debug build simulates ~15x slower: 12 seeds there (9, 11 and 12 among
+    // them), all 40 in the release run of scripts/sim.sh.
+    let seeds = if cfg!(debug_assertions) { 12 } else { 40 };
     for seed in 1..=seeds {
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut faults = Vec::new();
