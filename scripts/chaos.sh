@@ -62,6 +62,11 @@ for t in "${teeth[@]}"; do
   # A fault schedule can miss the window a bug needs; one more seed, said aloud.
   elif tooth "$fp" "$nemeses" "$time" "$((seed + 1))"; then
     echo "chaos: failpoint $fp caught on the second seed ($((seed + 1))); seed $seed missed it"
+  elif [ "$fp" = local-linearizable-reads ]; then
+    # Real scheduling decides whether a pinned client reads from a cut-off leader
+    # while the new one changes what it reads: two CI runs missed it on two seeds.
+    # The simulator catches this bug deterministically (scripts/sim.sh requires it).
+    echo "chaos: failpoint $fp missed on seeds $seed and $((seed + 1)) (not required here; scripts/sim.sh requires it)" >&2
   else
     echo "chaos: failpoint $fp NOT caught (seeds $seed and $((seed + 1)); see $runs/teeth-$fp-*/index.html)" >&2
     failed=1
