@@ -94,7 +94,6 @@ struct ClientOut {
     subnets: Vec<Subnet>,
     final_ports: Option<Vec<PortSeen>>,
     error: Option<String>,
-    live: bool,
     /// What each membership change did, in order.
     admin_log: Vec<String>,
 }
@@ -186,7 +185,7 @@ pub fn run(opts: &Options) -> Report {
     drop(sim);
 
     for line in lock(&out).admin_log.clone() {
-        trace.event(0, &line);
+        trace.line(&format!("operator: {line}"));
     }
     let records = lock(&out)
         .recorder
@@ -215,7 +214,7 @@ pub fn run(opts: &Options) -> Report {
         seed: opts.seed,
         verdict,
         trace_hash: trace.hash(),
-        events: trace.len(),
+        events: trace.events(),
         operations: records.iter().filter(|r| r.is_invoke()).count(),
         faults,
         sim_ms,
@@ -301,7 +300,6 @@ async fn client(
     }
     let mut o = lock(&out);
     o.final_ports = Some(all);
-    o.live = true;
     Ok(())
 }
 
@@ -404,20 +402,14 @@ fn write_dump(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     history::write(std::fs::File::create(dir.join("history.jsonl"))?, records)?;
-    let json = |name: &str, v: &dyn erased::Json| std::fs::write(dir.join(name), v.json());
-    json("subnets.json", &subnets)?;
-    json("final.json", &final_ports)?;
-    json("linearizable.json", &lin.details)?;
-    json("invariants.json", &inv.details)
-}
-
-mod erased {
-    pub trait Json {
-        fn json(&self) -> String;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn json(&self) -> String {
-            serde_json::to_string_pretty(self).unwrap_or_default()
-        }
-    }
+    let json = |name: &str, v: serde_json::Value| {
+        std::fs::write(
+            dir.join(name),
+            serde_json::to_string_pretty(&v).unwrap_or_default(),
+        )
+    };
+    json("subnets.json", serde_json::json!(subnets))?;
+    json("final.json", serde_json::json!(final_ports))?;
+    json("linearizable.json", lin.details.clone())?;
+    json("invariants.json", inv.details.clone())
 }

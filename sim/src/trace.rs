@@ -32,7 +32,8 @@ impl Trace {
         self.line(&line);
     }
 
-    fn line(&mut self, line: &str) {
+    /// A line as it is, without a time (what the operator task did, in order).
+    pub fn line(&mut self, line: &str) {
         if self.print {
             println!("{line}");
         }
@@ -45,11 +46,8 @@ impl Trace {
         self.hasher.digest()
     }
 
-    pub fn len(&self) -> usize {
+    /// How many events the trace holds.
+    pub fn events(&self) -> usize {
         self.events
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events == 0
     }
 }

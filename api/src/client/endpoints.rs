@@ -130,7 +130,8 @@ impl Endpoints {
 }
 
 /// tonic's connector over a [`Dial`]: each new connection dials the URI's
-/// `host:port`.
+/// `host:port`. Its twin in `raft/src/network/client.rs` serves the other crate: the dependency
+/// rules keep `raft/` and `api/` apart, so the seven lines live in both.
 fn connector(
     dial: Dial,
 ) -> impl tower::Service<

@@ -116,7 +116,8 @@ impl NetworkFactory {
 }
 
 /// tonic's connector over a [`Dial`]: each new connection dials the URI's
-/// `host:port`.
+/// `host:port`. Its twin in `api/src/client/endpoints.rs` serves the other crate: the dependency
+/// rules keep `raft/` and `api/` apart, so the seven lines live in both.
 fn connector(
     dial: Dial,
 ) -> impl tower::Service<
